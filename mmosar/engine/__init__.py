@@ -1,0 +1,4 @@
+"""mmosar runner parts (hooks, loops, optimizers)."""
+import mmdet.engine  # noqa: F401  (fills the parent registries)
+
+from .hooks import *  # noqa: F401,F403
