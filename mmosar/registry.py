@@ -14,7 +14,6 @@ from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
 from mmdet.registry import EVALUATOR as MMDET_EVALUATOR
 from mmdet.registry import HOOKS as MMDET_HOOKS
-from mmdet.registry import INFERENCERS as MMDET_INFERENCERS
 from mmdet.registry import LOG_PROCESSORS as MMDET_LOG_PROCESSORS
 from mmdet.registry import LOOPS as MMDET_LOOPS
 from mmdet.registry import METRICS as MMDET_METRICS
@@ -34,6 +33,7 @@ from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
 from mmdet.registry import \
     WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmengine.registry import INFERENCERS as MMENGINE_INFERENCERS
 from mmengine.registry import Registry
 
 RUNNERS = Registry(
@@ -99,5 +99,6 @@ LOG_PROCESSORS = Registry(
     'log_processor',
     parent=MMDET_LOG_PROCESSORS,
     locations=['mmosar.engine'])
+# mmdet 3.3 has no INFERENCERS node of its own: parent on mmengine's.
 INFERENCERS = Registry(
-    'inferencer', parent=MMDET_INFERENCERS, locations=['mmosar.apis'])
+    'inferencer', parent=MMENGINE_INFERENCERS, locations=['mmosar.apis'])

@@ -1,0 +1,67 @@
+"""Environment report: ``python -m mmosar.utils.collect_env``.
+
+Prints Python, torch, CUDA, the OpenMMLab packages, whether mmcv's ops are
+compiled (and for which devices) and the numpy / opencv / shapely versions.
+"""
+import importlib
+import importlib.util
+from collections import OrderedDict
+from typing import Dict
+
+from mmengine.utils import get_git_hash
+from mmengine.utils.dl_utils import collect_env as collect_base_env
+
+
+def _version(module_name: str) -> str:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # report, never crash the report
+        return f'not importable ({type(error).__name__}: {error})'
+    return getattr(module, '__version__', 'unknown')
+
+
+def mmcv_ops_report() -> str:
+    """Describe the state of mmcv's compiled ops.
+
+    Returns:
+        str: ``'compiled (CPU)'``, ``'compiled (CPU + CUDA)'`` or why not.
+    """
+    if importlib.util.find_spec('mmcv._ext') is None:
+        return 'NOT compiled (mmcv._ext missing): run tools/setup_env.sh'
+    try:
+        import torch
+        from mmcv.ops import box_iou_rotated
+        boxes = torch.tensor([[5., 5., 4., 2., 0.3]])
+        box_iou_rotated(boxes, boxes)
+        devices = 'CPU'
+        if torch.cuda.is_available():
+            box_iou_rotated(boxes.cuda(), boxes.cuda())
+            devices += ' + CUDA'
+    except Exception as error:
+        return f'compiled but failing ({type(error).__name__}: {error})'
+    return f'compiled ({devices})'
+
+
+def collect_env() -> Dict[str, str]:
+    """Collect the environment as an ordered dict of name -> description."""
+    env_info = OrderedDict(collect_base_env())
+    for name in ('numpy', 'cv2', 'shapely', 'mmengine', 'mmcv', 'mmdet',
+                 'mmpretrain'):
+        env_info[name if name != 'cv2' else 'opencv'] = _version(name)
+    env_info['mmcv ops'] = mmcv_ops_report()
+    mmosar_version = _version('mmosar')
+    try:
+        mmosar_version += '+' + get_git_hash()[:7]
+    except Exception:  # not a git checkout (e.g. a wheel install)
+        pass
+    env_info['mmosar'] = mmosar_version
+    return env_info
+
+
+def main() -> None:
+    for name, value in collect_env().items():
+        print(f'{name}: {value}')
+
+
+if __name__ == '__main__':
+    main()
