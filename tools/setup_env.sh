@@ -113,7 +113,8 @@ say "installing runtime, test and optional requirements"
     -r "$REPO/requirements/optional.txt"
 # mmengine asks for opencv-python, which would shadow opencv-python-headless<5
 # with OpenCV 5: its other requirements are in runtime.txt.
-say "installing mmengine, mmdet, mmpretrain (pinned, see requirements/mminstall.txt)"
+say "installing mmengine, mmdet, mmpretrain (pinned, see requirements/mminstall.txt;"
+say "  pip may note that mmengine wants opencv-python: expected, headless<5 provides cv2)"
 "${PIP[@]}" --no-deps $(grep -v -e '^#' -e '^mmcv' "$REPO/requirements/mminstall.txt")
 say "installing mmosar in editable mode"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$REPO"

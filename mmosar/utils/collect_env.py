@@ -45,6 +45,7 @@ def mmcv_ops_report() -> str:
 def collect_env() -> Dict[str, str]:
     """Collect the environment as an ordered dict of name -> description."""
     env_info = OrderedDict(collect_base_env())
+    env_info.pop('PyTorch compiling details', None)  # pages of build flags
     for name in ('numpy', 'cv2', 'shapely', 'mmengine', 'mmcv', 'mmdet',
                  'mmpretrain'):
         env_info[name if name != 'cv2' else 'opencv'] = _version(name)
