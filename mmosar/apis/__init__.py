@@ -1,1 +1,2 @@
 """High-level inference APIs."""
+from .huge_image import inference_detector_by_patches, patch_windows  # noqa: F401,E501

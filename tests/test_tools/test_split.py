@@ -217,3 +217,52 @@ def test_split_then_merge_restores_ground_truth(p0168_split):
         assert classes[label] == originals[match[0]][1]
         remaining.remove(match[0])
     assert not remaining
+
+
+def test_split_output_feeds_the_dota_base_config(p0168_split, repo_root):
+    """The split patches load through configs/_base_/datasets/dota.py."""
+    from mmengine.config import Config
+
+    from mmosar.registry import DATASETS
+    _, save_dir = p0168_split
+    cfg = Config.fromfile(repo_root / 'configs/_base_/datasets/dota.py')
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(
+        data_root=str(save_dir),
+        ann_file='annfiles/',
+        data_prefix=dict(img_path='images/'))
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset) == 6  # every P0168 patch holds objects
+    sample = dataset[0]
+    boxes = sample['data_samples'].gt_instances.bboxes
+    assert type(boxes).__name__ == 'RotatedBoxes'
+    assert tuple(sample['inputs'].shape) == (3, 1024, 1024)
+    expected = len(read_objects(save_dir / 'annfiles' /
+                                f'{dataset.get_data_info(0)["img_id"]}.txt'))
+    assert len(boxes) == expected
+
+
+def test_merge_boxes_by_nms_translates_and_suppresses_per_class():
+    from mmosar.evaluation.functional import merge_boxes_by_nms
+
+    # one object at image (600, 300) seen by two patches at x = 0 and 500;
+    # a box of another class at the same place must survive (per-class NMS)
+    boxes = [
+        np.array([[600., 300., 80., 20., 0.3]]),
+        np.array([[100., 300., 80., 20., 0.3], [100., 300., 80., 20., 0.3]])
+    ]
+    scores = [np.array([0.9]), np.array([0.8, 0.7])]
+    labels = [np.array([0]), np.array([0, 1])]
+    merged, merged_scores, merged_labels = merge_boxes_by_nms(
+        boxes, scores, labels, [(0, 0), (500, 0)], iou_thr=0.1)
+    assert merged_labels.tolist() == [0, 1]
+    assert merged_scores.tolist() == pytest.approx([0.9, 0.7])
+    np.testing.assert_allclose(
+        merged.numpy(), [[600, 300, 80, 20, 0.3]] * 2, rtol=1e-6)
+    # horizontal boxes are shifted on both corners
+    hboxes, _, _ = merge_boxes_by_nms([np.array([[1., 2., 3., 4.]])],
+                                      [np.array([1.])], [np.array([0])],
+                                      [(10, 20)])
+    assert hboxes.tolist() == [[11., 22., 13., 24.]]
+    with pytest.raises(ValueError, match='one entry per patch'):
+        merge_boxes_by_nms(boxes, scores, labels, [(0, 0)])
