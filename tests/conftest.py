@@ -34,7 +34,19 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(autouse=True, scope='session')
-def _mmosar_scope():
-    """Register every module once and make ``mmosar`` the default scope."""
+def _mmosar_modules():
+    """Register every module once."""
     from mmosar.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(autouse=True)
+def _mmosar_scope(_mmosar_modules):
+    """Run each test with ``mmosar`` as the default scope, restored after.
+
+    A Runner built inside a test may switch the scope (e.g. to mmengine);
+    the next test must not inherit that.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmosar'):
+        yield
