@@ -1,0 +1,34 @@
+# OptiSar_Pair (SEN1-2 + DFC23 optical/SAR pairs): TransOSS contrastive
+# pretraining. One pair = one identity; an IdentitySampler with two instances
+# per id gives batches of N optical + N SAR images of N pairs.
+dataset_type = 'OptiSarPairDataset'
+data_root = 'data/OptiSar_Pair/'
+img_size = (256, 128)  # (h, w)
+
+train_pipeline = [
+    dict(type='LoadShipChip'),
+    dict(
+        type='Resize',
+        scale=(img_size[1], img_size[0]),
+        keep_ratio=False,
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomPadCrop', padding=10),
+    # timm RandomErasing(mode='pixel'): per-pixel noise with the ImageNet
+    # (BGR) mean/std, i.e. N(0, 1) after normalisation.
+    dict(type='PixelNoiseErasing', prob=0.5, area_range=(0.02, 1 / 3)),
+    dict(
+        type='PackReIDSample',
+        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
+                   'modality')),
+]
+
+pairs_per_batch = 64  # per GPU; 4 GPUs -> 256 pairs = 512 images
+train_dataloader = dict(
+    batch_size=2 * pairs_per_batch,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(
+        type='IdentitySampler', num_ids=pairs_per_batch, num_instances=2),
+    dataset=dict(
+        type=dataset_type, data_root=data_root, pipeline=train_pipeline))
