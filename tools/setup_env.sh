@@ -52,7 +52,7 @@ else
     say "installing $TORCH_SPEC"
     "${PIP[@]}" "$TORCH_SPEC"
 fi
-say "installing build requirements (setuptools<82 keeps pkg_resources for mmcv/mim)"
+say "installing build requirements (setuptools<80: pkg_resources for mmcv/mim, egg-link editable installs)"
 "${PIP[@]}" -r "$REPO/requirements/build.txt"
 
 # ------------------------------------------------------------------ 3. mmcv
@@ -117,7 +117,14 @@ say "installing mmengine, mmdet, mmpretrain (pinned, see requirements/mminstall.
 say "  pip may note that mmengine wants opencv-python: expected, headless<5 provides cv2)"
 "${PIP[@]}" --no-deps $(grep -v -e '^#' -e '^mmcv' "$REPO/requirements/mminstall.txt")
 say "installing mmosar in editable mode"
-"${PIP[@]}" --no-deps --no-build-isolation -e "$REPO"
+# setup.py develop (--no-use-pep517, setuptools<80) links the checkout with an
+# egg-link, through which openmim 0.3.9 (pkg_resources) finds the package and
+# its .mim folder; a PEP 660 editable install hides them from mim.
+if ! "${PIP[@]}" --no-deps --no-build-isolation --no-use-pep517 -e "$REPO"; then
+    say "  this pip has no setup.py develop; PEP 660 editable install instead"
+    say "  (then \`mim train mmosar\` needs a regular \`pip install .\`)"
+    "${PIP[@]}" --no-deps --no-build-isolation -e "$REPO"
+fi
 
 say "environment report"
 "$PY" -m mmosar.utils.collect_env

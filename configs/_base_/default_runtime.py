@@ -1,4 +1,5 @@
-# Runtime shared by every mmosar config. Modules resolve in the mmosar scope;
+# Runtime shared by every mmosar config. RotLocalVisualizer draws horizontal,
+# rotated and quadrilateral boxes. Modules resolve in the mmosar scope;
 # unprefixed mmdet names resolve through it (mmosar registries are mmdet's
 # children), mmpretrain ones are written `mmpretrain.X`.
 default_scope = 'mmosar'
@@ -18,7 +19,7 @@ env_cfg = dict(
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='RotLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

@@ -4,7 +4,6 @@ Prints Python, torch, CUDA, the OpenMMLab packages, whether mmcv's ops are
 compiled (and for which devices) and the numpy / opencv / shapely versions.
 """
 import importlib
-import importlib.util
 from collections import OrderedDict
 from typing import Dict
 
@@ -26,8 +25,9 @@ def mmcv_ops_report() -> str:
     Returns:
         str: ``'compiled (CPU)'``, ``'compiled (CPU + CUDA)'`` or why not.
     """
-    if importlib.util.find_spec('mmcv._ext') is None:
-        return 'NOT compiled (mmcv._ext missing): run tools/setup_env.sh'
+    from .setup_env import mmcv_ops_available
+    if not mmcv_ops_available():
+        return 'NOT usable (mmcv._ext does not import): run tools/setup_env.sh'
     try:
         import torch
         from mmcv.ops import box_iou_rotated

@@ -26,10 +26,19 @@ fix names the upstream problem it works around and has a test in
    ``set_device``, uses the ``gloo`` backend (configs say ``nccl`` for GPU
    clusters), and DDP gets no ``device_ids`` for a CPU module. With CUDA,
    mmengine's code runs unchanged.
+4. **Rotated NMS in mmdet heads.** mmcv 2.1's ``box_iou_rotated`` kernel is
+   wrong for boxes with parallel sides on a common line (a box and the same
+   box slid along one side): e.g. IoU 0 instead of 0.90, so
+   ``nms=dict(type='nms_rotated')`` in a head's ``test_cfg`` (mmcv's
+   ``batched_nms``) can keep duplicates. ``batched_nms`` resolves the
+   ``type`` in ``mmcv.ops.nms``'s namespace; ``nms_rotated`` there becomes
+   :func:`mmosar.structures.bbox.nms_rotated_exact`, which computes those
+   pairs exactly and keeps mmcv's kernel for the rest.
 """
 import functools
 import pickle
 import re
+import sys
 import types
 from typing import Any, Callable, List, Tuple, Union
 
@@ -211,6 +220,21 @@ def _patch_cpu_distributed() -> None:
     MMDistributedDataParallel.__init__ = init_ddp
 
 
+# ---------------------------------------------------------------------------
+# 4. rotated NMS with exact IoU
+# ---------------------------------------------------------------------------
+def _use_exact_rotated_nms() -> None:
+    from .setup_env import mmcv_ops_available
+    if not mmcv_ops_available():  # the tools report this with instructions
+        return
+    import mmcv.ops  # noqa: F401  (loads the module mmcv.ops.nms)
+
+    from mmosar.structures.bbox import nms_rotated_exact
+
+    # `mmcv.ops.nms` as an attribute is the nms function: take the module
+    sys.modules['mmcv.ops.nms'].nms_rotated = nms_rotated_exact
+
+
 _APPLIED = False
 
 
@@ -222,4 +246,5 @@ def apply_upstream_fixes() -> None:
     _guard_all_checkpoint_loaders()
     _fix_mmpretrain_retrieval_metrics()
     _patch_cpu_distributed()
+    _use_exact_rotated_nms()
     _APPLIED = True

@@ -15,12 +15,16 @@ def load_tool_config(config: str,
                      launcher: str = 'none') -> Config:
     """Load a config the way the tools do.
 
-    Checks that mmcv ops are compiled, registers every module (without
+    Checks that mmcv ops are compiled (exiting with build instructions when
+    not, instead of an ImportError from deep inside mmcv), registers every module (without
     changing the default scope, which the config sets), merges
     ``cfg_options`` and picks ``work_dir``: the argument, else the config's,
     else ``./work_dirs/<config name>``.
     """
-    require_mmcv_ops()
+    try:
+        require_mmcv_ops()
+    except RuntimeError as error:
+        raise SystemExit(f'mmosar: {error}') from None
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     cfg.launcher = launcher

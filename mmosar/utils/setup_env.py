@@ -1,32 +1,45 @@
 """Scope and registration helpers."""
 import datetime
-import importlib.util
+import importlib
 import warnings
+from typing import Optional
 
 from mmengine import DefaultScope
 
 MMCV_OPS_HELP = (
-    'mmcv is installed without its compiled ops (mmcv._ext is missing), '
+    'mmcv is installed without its compiled ops (mmcv._ext does not '
+    'import), '
     'which mmosar needs for rotated IoU/NMS and mmdet needs for its models. '
     'Build mmcv 2.1.0 with ops: `bash tools/setup_env.sh` (caches the wheel), '
-    'or by hand: `pip install "setuptools<82" wheel ninja psutil` then '
+    'or by hand: `pip install "setuptools<80" wheel ninja psutil` then '
     '`MMCV_WITH_OPS=1 pip install --no-build-isolation --no-deps '
     'mmcv==2.1.0` (about 25 min on 2 CPU cores; uninstall mmcv-lite first).')
 
 
+def _mmcv_ops_import_error() -> Optional[ImportError]:
+    """The error importing ``mmcv._ext`` gives, or None when it imports."""
+    try:
+        importlib.import_module('mmcv._ext')
+    except ImportError as error:  # mmcv-lite, or built for another torch
+        return error
+    return None
+
+
 def mmcv_ops_available() -> bool:
-    """Whether mmcv's compiled extension ``mmcv._ext`` can be found."""
-    return importlib.util.find_spec('mmcv._ext') is not None
+    """Whether mmcv's compiled extension ``mmcv._ext`` imports."""
+    return _mmcv_ops_import_error() is None
 
 
 def require_mmcv_ops() -> None:
-    """Raise a clear error when mmcv was installed without compiled ops.
+    """Raise a clear error when mmcv's compiled ops cannot be used.
 
     Raises:
-        RuntimeError: naming the missing extension and how to build it.
+        RuntimeError: naming the missing extension, the import error and how
+            to build it.
     """
-    if not mmcv_ops_available():
-        raise RuntimeError(MMCV_OPS_HELP)
+    error = _mmcv_ops_import_error()
+    if error is not None:
+        raise RuntimeError(f'{MMCV_OPS_HELP} (import error: {error})')
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:

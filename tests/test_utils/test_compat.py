@@ -161,3 +161,29 @@ def test_cpu_ddp_wrapper_drops_device_ids():
         assert wrapped.device_ids is None
     finally:
         dist.destroy_process_group()
+
+
+def test_mmdet_rotated_nms_uses_exact_iou():
+    """A box and the same box slid 0.41 px along its short side.
+
+    True IoU (w - s) / (w + s) = 0.8997 (checked with shapely below), but
+    mmcv 2.1's box_iou_rotated returns 0 for this float32 pair, so stock
+    `batched_nms(type='nms_rotated')` keeps the duplicate.
+    """
+    from mmcv.ops import batched_nms
+    from shapely.geometry import Polygon
+
+    from mmosar.structures.bbox import rbox2qbox
+    boxes = torch.tensor(
+        [[80.09723663330078, 24.391029357910156, 7.7564167976379395,
+          32.08211898803711, -1.0604995489120483],
+         [80.29733276367188, 24.033552169799805, 7.7564167976379395,
+          32.08211898803711, -1.0604995489120483]])
+    first, second = (Polygon(q) for q in rbox2qbox(boxes).view(
+        2, 4, 2).double().numpy())
+    true_iou = first.intersection(second).area / first.union(second).area
+    assert true_iou > 0.89
+    _, keep = batched_nms(
+        boxes, torch.tensor([0.9, 0.8]), torch.zeros(2, dtype=torch.long),
+        dict(type='nms_rotated', iou_threshold=0.5))
+    assert keep.tolist() == [0]
