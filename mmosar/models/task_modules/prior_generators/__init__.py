@@ -1,0 +1,7 @@
+"""Anchor generators that produce rotated anchors."""
+from .rotated_anchor_generator import (
+    FakeRotatedAnchorGenerator,
+    RotatedAnchorGenerator,
+)
+
+__all__ = ['FakeRotatedAnchorGenerator', 'RotatedAnchorGenerator']
