@@ -14,8 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(
     os.environ.get('MMOSAR_SHARED_DATA', REPO_ROOT.parent / 'shared' / 'data'))
 
-# Keep tests predictable on small CI machines.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: the models under test are tiny, and on a 2-core machine extra
+# threads (also those of subprocesses and dataloaders) mostly contend.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')

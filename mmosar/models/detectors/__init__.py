@@ -1,0 +1,2 @@
+from .sdconet import (DegradedInputDINO, SalienceDINO, SDCoNet,  # noqa: F401
+                      SerialSRDINO)
