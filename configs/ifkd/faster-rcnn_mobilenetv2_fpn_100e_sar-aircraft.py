@@ -1,0 +1,10 @@
+# IFKD student baseline: faster-rcnn mobilenetv2 + FPN on SAR-AIRcraft-1.0 (the teacher config
+# with the backbone swapped).
+_base_ = [
+    './faster-rcnn_r50_fpn_100e_sar-aircraft.py',
+    '../_base_/models/ifkd_student_backbones.py'
+]
+
+model = dict(
+    backbone={{_base_.mobilenetv2}},
+    neck=dict(in_channels={{_base_.mobilenetv2_channels}}))

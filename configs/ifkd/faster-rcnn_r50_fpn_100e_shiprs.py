@@ -1,0 +1,9 @@
+# IFKD teacher: Faster R-CNN ResNet-50 + FPN on ShipRSImageNet (level 3, 50 classes).
+_base_ = [
+    '../_base_/models/ifkd_faster-rcnn_r50_fpn.py',
+    '../_base_/datasets/shiprsimagenet.py',
+    '../_base_/schedules/ifkd_schedule_100e.py',
+    '../_base_/default_runtime.py'
+]
+
+model = dict(roi_head=dict(bbox_head=dict(num_classes=50)))

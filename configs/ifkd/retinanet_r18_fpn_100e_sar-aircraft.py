@@ -1,0 +1,10 @@
+# IFKD student baseline: retinanet r18 + FPN on SAR-AIRcraft-1.0 (the teacher config
+# with the backbone swapped).
+_base_ = [
+    './retinanet_r50_fpn_100e_sar-aircraft.py',
+    '../_base_/models/ifkd_student_backbones.py'
+]
+
+model = dict(
+    backbone={{_base_.resnet18}},
+    neck=dict(in_channels={{_base_.resnet18_channels}}))

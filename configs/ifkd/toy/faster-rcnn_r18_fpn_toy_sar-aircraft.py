@@ -1,0 +1,5 @@
+# TOY IFKD student: faster-rcnn R18 from random weights (see the toy teacher).
+_base_ = './faster-rcnn_r50_fpn_toy_sar-aircraft.py'
+
+model = dict(
+    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,251 @@
+"""IFKDDistiller: frozen teacher, student-only checkpoints, both frameworks,
+and the losses against a sequential re-computation."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.structures import DetDataSample
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData, PixelData
+
+from mmosar.models.distillers import IFKDDistiller, poincare_distance
+from mmosar.registry import MODELS
+
+PREPROCESSOR = dict(
+    type='DetDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_size_divisor=32)
+
+
+def tiny_retinanet(width: int, fpn: int) -> dict:
+    """RetinaNet with a narrow ResNet-18 and FPN (fast on CPU)."""
+    return dict(
+        type='RetinaNet',
+        data_preprocessor=PREPROCESSOR,
+        backbone=dict(type='ResNet', depth=18, base_channels=width,
+                      out_indices=(0, 1, 2, 3), norm_eval=False),
+        neck=dict(type='FPN', in_channels=[width * 2**i for i in range(4)],
+                  out_channels=fpn, start_level=1,
+                  add_extra_convs='on_input', num_outs=5),
+        bbox_head=dict(
+            type='RetinaHead', num_classes=3, in_channels=fpn,
+            stacked_convs=1, feat_channels=fpn,
+            anchor_generator=dict(
+                type='AnchorGenerator', octave_base_scale=4,
+                scales_per_octave=1, ratios=[1.0],
+                strides=[8, 16, 32, 64, 128]),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            loss_bbox=dict(type='L1Loss')),
+        train_cfg=dict(
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
+                          neg_iou_thr=0.4, min_pos_iou=0),
+            sampler=dict(type='PseudoSampler'), allowed_border=-1,
+            pos_weight=-1, debug=False),
+        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05,
+                      nms=dict(type='nms', iou_threshold=0.5),
+                      max_per_img=10))
+
+
+def tiny_faster_rcnn(width: int, fpn: int) -> dict:
+    return dict(
+        type='FasterRCNN',
+        data_preprocessor=PREPROCESSOR,
+        backbone=dict(type='ResNet', depth=18, base_channels=width,
+                      out_indices=(0, 1, 2, 3), norm_eval=False),
+        neck=dict(type='FPN', in_channels=[width * 2**i for i in range(4)],
+                  out_channels=fpn, num_outs=5),
+        rpn_head=dict(
+            type='RPNHead', in_channels=fpn, feat_channels=fpn,
+            anchor_generator=dict(type='AnchorGenerator', scales=[8],
+                                  ratios=[0.5, 1.0, 2.0],
+                                  strides=[4, 8, 16, 32, 64]),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True),
+            loss_bbox=dict(type='L1Loss')),
+        roi_head=dict(
+            type='StandardRoIHead',
+            bbox_roi_extractor=dict(
+                type='SingleRoIExtractor',
+                roi_layer=dict(type='RoIAlign', output_size=7,
+                               sampling_ratio=0),
+                out_channels=fpn, featmap_strides=[4, 8, 16, 32]),
+            bbox_head=dict(
+                type='Shared2FCBBoxHead', in_channels=fpn,
+                fc_out_channels=32, roi_feat_size=7, num_classes=3,
+                bbox_coder=dict(type='DeltaXYWHBBoxCoder',
+                                target_stds=[0.1, 0.1, 0.2, 0.2]),
+                loss_cls=dict(type='CrossEntropyLoss'),
+                loss_bbox=dict(type='L1Loss'))),
+        train_cfg=dict(
+            rpn=dict(
+                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7,
+                              neg_iou_thr=0.3, min_pos_iou=0.3,
+                              match_low_quality=True),
+                sampler=dict(type='RandomSampler', num=64, pos_fraction=0.5,
+                             add_gt_as_proposals=False),
+                allowed_border=-1, pos_weight=-1, debug=False),
+            rpn_proposal=dict(nms_pre=200, max_per_img=50,
+                              nms=dict(type='nms', iou_threshold=0.7),
+                              min_bbox_size=0),
+            rcnn=dict(
+                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
+                              neg_iou_thr=0.5, min_pos_iou=0.5),
+                sampler=dict(type='RandomSampler', num=64,
+                             pos_fraction=0.25, add_gt_as_proposals=True),
+                pos_weight=-1, debug=False)),
+        test_cfg=dict(
+            rpn=dict(nms_pre=200, max_per_img=50,
+                     nms=dict(type='nms', iou_threshold=0.7),
+                     min_bbox_size=0),
+            rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
+                      max_per_img=10)))
+
+
+def batch(size: int = 64, n: int = 2, with_mask: bool = True):
+    torch.manual_seed(0)
+    inputs = torch.randn(n, 3, size, size)
+    samples = []
+    for i in range(n):
+        s = DetDataSample(metainfo=dict(
+            img_shape=(size, size), pad_shape=(size, size),
+            batch_input_shape=(size, size), scale_factor=(1.0, 1.0),
+            ori_shape=(size, size)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[8.0, 8.0, 40.0, 36.0]]),
+            labels=torch.tensor([i % 3]))
+        if with_mask:
+            s.gt_sem_seg = PixelData(sem_seg=torch.randint(
+                0, 256, (1, size, size), dtype=torch.uint8))
+        samples.append(s)
+    return inputs, samples
+
+
+def build(builder=tiny_retinanet, **kwargs) -> IFKDDistiller:
+    torch.manual_seed(0)
+    cfg = dict(type='IFKDDistiller', student=builder(8, 16),
+               teacher_config=builder(16, 32), student_channels=16,
+               teacher_channels=32)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def test_teacher_is_frozen_hidden_and_not_saved(tmp_path):
+    model = build()
+    teacher = model.teacher
+    assert not any(p.requires_grad for p in teacher.parameters())
+    names = [n for n, _ in model.named_parameters()]
+    assert names and not any('teacher' in n for n in names)
+    assert all(k.startswith(('student.', 'adapters.', 'fdr.', 'ede.'))
+               for k in model.state_dict())
+    model.train()
+    assert not teacher.training and model.student.training
+
+    before = copy.deepcopy(teacher.state_dict())
+    student_before = copy.deepcopy(model.student.state_dict())
+    optim = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = model.loss(*batch())
+    total = sum(v if torch.is_tensor(v) else sum(v) for v in losses.values())
+    total.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    optim.step()
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    changed = [
+        k for k, v in model.student.state_dict().items()
+        if v.dtype.is_floating_point and not torch.equal(v, student_before[k])
+    ]
+    assert any('backbone' in k for k in changed)
+    assert any('bbox_head' in k for k in changed)
+    # the distiller's own modules learn too
+    assert model.adapters[0].weight.grad is not None
+    assert model.ede.generator[0].weight.grad is not None
+
+
+def test_loss_terms_match_sequential_reference():
+    model = build(alpha=0.5, beta=2.0, feat_norm='mask_sum')
+    inputs, samples = batch()
+    losses = model.loss(inputs, samples)
+    assert {'loss_ifkd_feat', 'loss_ifkd_head', 'loss_cls',
+            'loss_bbox'} <= set(losses)
+    # reference: recompute level by level with plain torch ops
+    with torch.no_grad():
+        t_feats = model.teacher.extract_feat(inputs)
+        t_cls = model.teacher.bbox_head(t_feats)[0]
+        s_feats = model.student.extract_feat(inputs)
+        s_cls = model.student.bbox_head(s_feats)[0]
+        masks = torch.stack([s.gt_sem_seg.sem_seg.float() / 255
+                             for s in samples])
+        feat, head = 0.0, 0.0
+        for lvl in range(5):
+            t, s = t_feats[lvl], model.adapters[0](s_feats[lvl])
+            big = max(t.norm(dim=1).amax(), s.norm(dim=1).amax())
+            hsm = poincare_distance(
+                (t * 0.9 / big).permute(0, 2, 3, 1),
+                (s * 0.9 / big).permute(0, 2, 3, 1))
+            if lvl < 2:  # FDR levels, identity filter at init
+                frs = t_cls[lvl].sigmoid().amax(1)
+                t_r, s_r = model.fdr(t, frs), model.fdr(s, frs)
+            else:  # EDE levels
+                m = F.interpolate(masks, size=t.shape[-2:], mode='bilinear')
+                t_r, s_r = t + model.ede.generator(t * m), s
+            feat += (hsm * ((t_r - s_r)**2).sum(1)).sum() / hsm.sum()
+            p_t = t_cls[lvl].sigmoid()
+            p_s = s_cls[lvl].sigmoid()
+            bce = -(p_t * p_s.log() + (1 - p_t) * (1 - p_s).log()).sum(1)
+            head += (hsm * bce).sum() / hsm.sum()
+    assert float(losses['loss_ifkd_feat']) == pytest.approx(
+        0.5 * float(feat), rel=2e-3)
+    assert float(losses['loss_ifkd_head']) == pytest.approx(
+        2.0 * float(head), rel=2e-3)
+    # the paper's 1/C normalisation (default) divides L_feat by C = 32
+    model.feat_norm = 'mask_sum_channel_mean'
+    assert float(model.loss(inputs, samples)['loss_ifkd_feat']) == \
+        pytest.approx(0.5 * float(feat) / 32, rel=2e-3)
+
+
+def test_two_stage_distils_the_rpn_and_predicts_with_the_student():
+    model = build(tiny_faster_rcnn, adapter='per_level',
+                  ede_mask_source='external',
+                  external_model=dict(type='ConvMaskPredictor', width=4))
+    assert model.distill_head == 'rpn_head' and len(model.adapters) == 5
+    assert model.external_model is not None
+    assert not any('external' in k for k in model.state_dict())
+    inputs, samples = batch(with_mask=False)
+    losses = model.loss(inputs, samples)
+    for name in ('loss_rpn_cls', 'loss_cls', 'loss_ifkd_feat',
+                 'loss_ifkd_head'):
+        value = losses[name]
+        value = sum(value) if isinstance(value, list) else value
+        assert torch.isfinite(value).all(), name
+    model.eval()
+    with torch.no_grad():
+        preds = model(inputs, samples, mode='predict')
+    assert len(preds) == 2 and 'pred_instances' in preds[0]
+
+
+@pytest.mark.parametrize('builder,head', [(tiny_retinanet, 'bbox_head'),
+                                          (tiny_faster_rcnn, 'rpn_head')])
+def test_class_logits_branch_equals_full_head(builder, head):
+    from mmosar.models.distillers.ifkd_distiller import head_class_logits
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(builder(8, 16))).eval()
+    feats = model.extract_feat(torch.randn(1, 3, 64, 64))
+    module = getattr(model, head)
+    with torch.no_grad():
+        for a, b in zip(head_class_logits(module, feats), module(feats)[0]):
+            assert torch.equal(a, b)
+
+
+def test_bad_configuration_errors():
+    with pytest.raises(ValueError, match='both FDR and EDE'):
+        build(fdr_levels=(0, 1), ede_levels=(1, 2))
+    with pytest.raises(ValueError, match='external_model'):
+        build(ede_mask_source='external')
+    with pytest.raises(FileNotFoundError, match='teacher checkpoint'):
+        build(teacher_ckpt='/nonexistent/teacher.pth')
+    with pytest.raises(FileNotFoundError, match='student config'):
+        build(student='configs/ifkd/no_such_config.py')
