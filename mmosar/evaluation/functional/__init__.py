@@ -1,0 +1,16 @@
+from .dota_submission import write_dota_task1  # noqa: F401
+from .patch_merge import (  # noqa: F401
+                          format_patch_name,
+                          merge_boxes_by_nms,
+                          merge_patch_results,
+                          parse_patch_name,
+                          translate_boxes,
+)
+from .reid import eval_reid  # noqa: F401
+from .retrieval import cmc_curve, eval_retrieval, gt_ranks  # noqa: F401
+from .rotated_det_ap import (  # noqa: F401
+                          interp101_average_precision,
+                          match_ranked_detections,
+                          precision_recall,
+                          voc_average_precision,
+)

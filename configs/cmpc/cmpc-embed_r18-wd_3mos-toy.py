@@ -1,0 +1,37 @@
+# Toy CPU run of the CMPC embedding stage on the 120 real 3MOS pairs:
+# a narrow ResNet-18 (base width 16, last stride 1, 128-d feature) from
+# scratch at 64 px, same losses as the paper config (triplet margin 0.5 +
+# Wasserstein critic). GroupNorm instead of BatchNorm: from scratch with
+# batches of 24 and a few dozen iterations, BatchNorm's running statistics
+# make eval-mode features differ from train-mode ones (measured: recall@1
+# 10% with BN vs 35% with GN on 40 pairs). Evaluated on the training pairs:
+# a learning check that finishes in minutes on 2 CPU cores.
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/cmpc_3mos_pairs_toy.py',
+    '../_base_/models/cmpc_embedder_r50.py',
+    '../_base_/schedules/cmpc_sgd_30e.py',
+]
+
+model = dict(
+    backbone=dict(
+        depth=18,
+        base_channels=16,
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
+        init_cfg=None),
+    head=dict(in_channels=128, proj_channels=128),
+    critic=dict(in_channels=128, hidden_channels=128))
+
+optim_wrapper = dict(
+    embedder=dict(
+        optimizer=dict(
+            _delete_=True, type='Adam', lr=1e-3, weight_decay=5e-4),
+        paramwise_cfg=dict(custom_keys={'head.projector': dict(lr_mult=1)})))
+param_scheduler = dict(embedder=[], critic=[])
+train_cfg = dict(max_epochs=30, val_interval=10)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=5),
+    checkpoint=dict(type='CheckpointHook', interval=30))
+log_processor = dict(window_size=5)
+randomness = dict(seed=1)
