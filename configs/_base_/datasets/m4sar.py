@@ -9,8 +9,8 @@
 #        std=dict(optical=[255], sar=[255]), bgr_to_rgb=True,
 #        pad_size_divisor=32, boxtype2tensor=False)
 # Draw samples with visualizer=dict(type='PairedDetLocalVisualizer', ...).
-# Not reproduced from the released recipe: Mosaic (p=1.0) and
-# RandomPerspective (translate 0.1, scale 0.5); see the M4-SAR README.
+# This base has no mosaic; the released recipe's Mosaic (p=1.0) and
+# RandomPerspective (translate 0.1, scale 0.5) are in m4sar_mosaic.py.
 dataset_type = 'M4SARDataset'
 data_root = 'data/M4-SAR/'
 img_size = 512

@@ -2,8 +2,9 @@
 # a 1024 x 1024 canvas, then random scale 0.5-1.5 and translation 0.1 back
 # to 512 x 512 (Ultralytics RandomPerspective with degrees = shear =
 # perspective = 0), HSV jitter, horizontal flip. The released recipe turns
-# mosaic off for the last 10 epochs (close_mosaic=10): add mmdet's
-# PipelineSwitchHook in the schedule to do the same.
+# mosaic off for the last 10 epochs (close_mosaic=10): add mmosar's
+# MixPipelineSwitchHook in the schedule to do the same (mmdet's
+# PipelineSwitchHook cannot switch a MultiImageMixDataset).
 _base_ = ['./m4sar.py']
 
 mosaic_train_pipeline = [
