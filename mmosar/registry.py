@@ -1,10 +1,10 @@
 """mmosar registries.
 
-Every registry here is a child of the mmdet registry of the same node, so an
-unprefixed mmdet name (``RetinaNet``, ``PackDetInputs``, ``CocoMetric``) resolves
-through mmosar's scope, while mmosar's own modules (``RotatedBoxes`` helpers,
-``M4SARDataset``, ``CMIM``...) live in the ``mmosar`` scope. mmpretrain modules
-are used with the ``mmpretrain.`` prefix.
+Every registry here is a child of the mmdet registry of the same node, so
+an unprefixed mmdet name (``RetinaNet``, ``PackDetInputs``, ``CocoMetric``)
+resolves through mmosar's scope, while mmosar's own modules
+(``M4SARDataset``, ``CMIM``, ``RotatedRetinaHead``...) live in the ``mmosar``
+scope. mmpretrain modules are used with the ``mmpretrain.`` prefix.
 
 ``locations`` lists the mmosar packages that register into each node; importing
 them also imports the matching mmdet packages, because a lookup through a child
@@ -19,20 +19,19 @@ from mmdet.registry import LOOPS as MMDET_LOOPS
 from mmdet.registry import METRICS as MMDET_METRICS
 from mmdet.registry import MODEL_WRAPPERS as MMDET_MODEL_WRAPPERS
 from mmdet.registry import MODELS as MMDET_MODELS
-from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS as \
-    MMDET_OPTIM_WRAPPER_CONSTRUCTORS
+from mmdet.registry import (
+    OPTIM_WRAPPER_CONSTRUCTORS as MMDET_OPTIM_WRAPPER_CONSTRUCTORS,
+)
 from mmdet.registry import OPTIM_WRAPPERS as MMDET_OPTIM_WRAPPERS
 from mmdet.registry import OPTIMIZERS as MMDET_OPTIMIZERS
 from mmdet.registry import PARAM_SCHEDULERS as MMDET_PARAM_SCHEDULERS
-from mmdet.registry import \
-    RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
+from mmdet.registry import RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
 from mmdet.registry import RUNNERS as MMDET_RUNNERS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
 from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
-from mmdet.registry import \
-    WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmdet.registry import WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import INFERENCERS as MMENGINE_INFERENCERS
 from mmengine.registry import Registry
 

@@ -10,8 +10,8 @@ from .dior import DIORRDataset  # noqa: F401
 from .dota import DOTADataset, SARShipDataset  # noqa: F401
 from .dota_hbb import DOTAHBBDataset  # noqa: F401
 from .hoss import HOSSDataset  # noqa: F401
-from .hrssd import HRSSDDataset  # noqa: F401
 from .hrsc import HRSCDataset  # noqa: F401
+from .hrssd import HRSSDDataset  # noqa: F401
 from .m4sar import M4SARDataset  # noqa: F401
 from .nwpu_vhr10 import NWPUVHR10Dataset  # noqa: F401
 from .optisar_pair import OptiSarPairDataset  # noqa: F401

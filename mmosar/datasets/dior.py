@@ -9,8 +9,13 @@ import xml.etree.ElementTree as ET
 from typing import List, Tuple
 
 from mmosar.registry import DATASETS
-from .xml_rotated import (RotatedXMLDataset, xml_int_or_default, xml_number,
-                          xml_text)
+
+from .xml_rotated import (
+    RotatedXMLDataset,
+    xml_int_or_default,
+    xml_number,
+    xml_text,
+)
 
 DIOR_CLASSES = ('airplane', 'airport', 'baseballfield', 'basketballcourt',
                 'bridge', 'chimney', 'expressway-service-area',

@@ -13,6 +13,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 
 from mmosar.registry import DATASETS
+
 from .base_rotated import RotatedDetDataset
 
 DOTA_V1_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field',

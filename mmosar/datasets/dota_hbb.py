@@ -4,6 +4,7 @@ from typing import Sequence
 import numpy as np
 
 from mmosar.registry import DATASETS
+
 from .dota import DOTADataset
 
 

@@ -8,8 +8,13 @@ import torch
 
 from mmosar.registry import DATASETS
 from mmosar.structures.bbox import rbox2qbox
-from .xml_rotated import (RotatedXMLDataset, xml_int_or_default, xml_number,
-                          xml_text)
+
+from .xml_rotated import (
+    RotatedXMLDataset,
+    xml_int_or_default,
+    xml_number,
+    xml_text,
+)
 
 HRSC_CLASSES = ('ship', 'aircraft carrier', 'warcraft', 'merchant ship',
                 'Nimitz', 'Enterprise', 'Arleigh Burke', 'WhidbeyIsland',

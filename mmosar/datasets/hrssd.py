@@ -1,6 +1,7 @@
 """HRSSD (the SDCoNet "HRSSD-Split", from the HRRSD benchmark): 13 classes of
 optical objects, COCO json annotations with horizontal boxes."""
 from mmosar.registry import DATASETS
+
 from .nwpu_vhr10 import NamedCocoDataset
 
 HRSSD_CLASSES = ('airplane', 'baseball diamond', 'basketball court', 'bridge',

@@ -49,6 +49,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from mmosar.registry import DATASETS
+
 from .base_rotated import RotatedDetDataset
 from .dota import read_dota_label_file
 

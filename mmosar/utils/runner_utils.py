@@ -16,8 +16,8 @@ def load_tool_config(config: str,
     """Load a config the way the tools do.
 
     Checks that mmcv ops are compiled (exiting with build instructions when
-    not, instead of an ImportError from deep inside mmcv), registers every module (without
-    changing the default scope, which the config sets), merges
+    not, instead of an ImportError from deep inside mmcv), registers every
+    module (without changing the default scope, which the config sets), merges
     ``cfg_options`` and picks ``work_dir``: the argument, else the config's,
     else ``./work_dirs/<config name>``.
     """

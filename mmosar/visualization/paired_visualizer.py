@@ -6,6 +6,7 @@ from mmdet.structures import DetDataSample
 
 from mmosar.datasets.transforms.paired import read_image_bands
 from mmosar.registry import VISUALIZERS
+
 from .rotated_visualizer import RotLocalVisualizer
 
 

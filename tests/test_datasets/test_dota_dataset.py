@@ -8,8 +8,11 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from mmosar.datasets import DOTADataset, SARShipDataset
-from mmosar.datasets.dota import (DOTA_V1_CLASSES, DOTA_V2_CLASSES,
-                                  simple_quadrilaterals)
+from mmosar.datasets.dota import (
+    DOTA_V1_CLASSES,
+    DOTA_V2_CLASSES,
+    simple_quadrilaterals,
+)
 
 
 def parse_text(path):

@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from mmosar.datasets import (CMPCEmbeddingCacheDataset,
-                             PairedRetrievalDataset, SN6CMPCDataset)
+from mmosar.datasets import (
+    CMPCEmbeddingCacheDataset,
+    PairedRetrievalDataset,
+    SN6CMPCDataset,
+)
 from mmosar.datasets.cmpc import load_embedding_cache, save_embedding_cache
 
 

@@ -6,9 +6,12 @@ import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmpretrain.structures import DataSample
 
-from mmosar.models.retrieval import (CMPCEmbedder, CrossModalTripletLoss,
-                                     ModalityWassersteinCritic,
-                                     SubmoduleOptimWrapperConstructor)
+from mmosar.models.retrieval import (
+    CMPCEmbedder,
+    CrossModalTripletLoss,
+    ModalityWassersteinCritic,
+    SubmoduleOptimWrapperConstructor,
+)
 
 
 def _reference_triplet(sar, opt, ls, lo, margin):
@@ -18,8 +21,8 @@ def _reference_triplet(sar, opt, ls, lo, margin):
         hinges = []
         for a, lab in zip(anchors, la):
             d = [float(((a - c)**2).sum()) for c in cands]
-            pos = [x for x, l in zip(d, lc) if l == lab]
-            neg = [x for x, l in zip(d, lc) if l != lab]
+            pos = [x for x, label in zip(d, lc) if label == lab]
+            neg = [x for x, label in zip(d, lc) if label != lab]
             if pos and neg:
                 hinges.append(max(0.0, max(pos) - min(neg) + margin))
         if hinges:

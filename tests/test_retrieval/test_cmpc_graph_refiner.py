@@ -8,10 +8,12 @@ from mmpretrain.structures import DataSample
 
 from mmosar.datasets.cmpc import save_embedding_cache
 from mmosar.evaluation.functional import eval_retrieval
-from mmosar.models.retrieval import (AttentionGraphRefiner,
-                                     CMPCGraphRefinement,
-                                     MaskedGraphAttentionLayer,
-                                     knn_adjacency)
+from mmosar.models.retrieval import (
+    AttentionGraphRefiner,
+    CMPCGraphRefinement,
+    MaskedGraphAttentionLayer,
+    knn_adjacency,
+)
 
 
 def test_knn_adjacency_matches_brute_force():

@@ -5,11 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmosar.models.layers.sdconet_salience import (SalienceFocalLoss,
-                                                   salience_targets,
-                                                   select_salient_tokens)
-from mmosar.models.layers.sdconet_sr import (SwinSRDecoder, SwinTransformerSR,
-                                             scale_gradient)
+from mmosar.models.layers.sdconet_salience import (
+    SalienceFocalLoss,
+    salience_targets,
+    select_salient_tokens,
+)
+from mmosar.models.layers.sdconet_sr import (
+    SwinSRDecoder,
+    SwinTransformerSR,
+    scale_gradient,
+)
 
 
 def test_select_salient_tokens_matches_direct_sort():

@@ -11,9 +11,17 @@ from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from rbox_reference import np_corners, same_polygon
 from shapely.geometry import Point, Polygon
 
-from mmosar.structures.bbox import (QuadriBoxes, RotatedBoxes, hbox2rbox,
-                                    norm_angle, qbox2hbox, qbox2rbox,
-                                    rbox2hbox, rbox2qbox, regularize_rboxes)
+from mmosar.structures.bbox import (
+    QuadriBoxes,
+    RotatedBoxes,
+    hbox2rbox,
+    norm_angle,
+    qbox2hbox,
+    qbox2rbox,
+    rbox2hbox,
+    rbox2qbox,
+    regularize_rboxes,
+)
 
 
 def random_rboxes(num=50, seed=0):

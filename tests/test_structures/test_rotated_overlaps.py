@@ -7,9 +7,14 @@ import pytest
 import torch
 from rbox_reference import shapely_overlap
 
-from mmosar.structures.bbox import (RotatedBoxes, batched_rnms,
-                                    nms_rotated_exact, rbbox_overlaps,
-                                    rbbox_probiou, rbox2gaussian)
+from mmosar.structures.bbox import (
+    RotatedBoxes,
+    batched_rnms,
+    nms_rotated_exact,
+    rbbox_overlaps,
+    rbbox_probiou,
+    rbox2gaussian,
+)
 
 
 def random_rboxes(num, rng, size=(2, 60)):

@@ -7,13 +7,18 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon, box
 
-from mmosar.datasets.utils.patch_split import (clip_polygons_to_window,
-                                               crop_window, polygon_window_iof,
-                                               scale_windows_by_rates,
-                                               sliding_windows)
-from mmosar.evaluation.functional import (format_patch_name,
-                                          merge_patch_results,
-                                          parse_patch_name)
+from mmosar.datasets.utils.patch_split import (
+    clip_polygons_to_window,
+    crop_window,
+    polygon_window_iof,
+    scale_windows_by_rates,
+    sliding_windows,
+)
+from mmosar.evaluation.functional import (
+    format_patch_name,
+    merge_patch_results,
+    parse_patch_name,
+)
 
 
 def load_split_tool(repo_root):

@@ -17,7 +17,7 @@ import torch
 from mmcv.ops import box_iou_rotated, nms_rotated
 from shapely.geometry import Polygon
 
-from mmosar.structures.bbox import (batched_rnms, rbbox_overlaps, rbox2corners)
+from mmosar.structures.bbox import batched_rnms, rbbox_overlaps, rbox2corners
 
 
 def parse_args() -> argparse.Namespace:

@@ -17,7 +17,6 @@ import os
 import os.path as osp
 
 import mmcv
-import numpy as np
 import torch
 from mmengine.config import DictAction
 from mmengine.dataset import Compose, default_collate

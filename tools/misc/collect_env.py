@@ -1,4 +1,7 @@
-"""Print the environment report (same as ``python -m mmosar.utils.collect_env``)."""
+"""Print the environment report.
+
+Same as ``python -m mmosar.utils.collect_env``.
+"""
 from mmosar.utils.collect_env import main
 
 if __name__ == '__main__':

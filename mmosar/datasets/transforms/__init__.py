@@ -1,6 +1,12 @@
-from .rotated import (ConvertBoxType, RandomChoiceRotate, RandomRotate,  # noqa: F401
-                      Rotate)
-from .paired import (LoadPairedImages, MultiBandPad, PairedMosaic,  # noqa: F401
-                     PairedRandomAffine, PairedRandomHSV, PerModality,
-                     SARRandomGain, modality_slices)
 from .degrade import DegradeResolution  # noqa: F401
+from .paired import (  # noqa: F401
+                      LoadPairedImages,
+                      MultiBandPad,
+                      PairedMosaic,
+                      PairedRandomAffine,
+                      PairedRandomHSV,
+                      PerModality,
+                      SARRandomGain,
+                      modality_slices,
+)
+from .rotated import ConvertBoxType, RandomChoiceRotate, RandomRotate, Rotate  # noqa: F401

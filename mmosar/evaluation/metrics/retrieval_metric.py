@@ -9,6 +9,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from mmosar.registry import METRICS
+
 from ..functional.retrieval import cmc_curve, eval_retrieval
 
 

@@ -3,4 +3,6 @@ from .rotated_fcos_head import RotatedFCOSHead
 from .rotated_retina_head import RotatedRetinaHead
 from .yolo_obb_head import YOLOOBBHead, probiou_nms
 
-__all__ = ['RotatedRetinaHead', 'RotatedFCOSHead', 'YOLOOBBHead', 'probiou_nms']
+__all__ = [
+    'RotatedRetinaHead', 'RotatedFCOSHead', 'YOLOOBBHead', 'probiou_nms'
+]

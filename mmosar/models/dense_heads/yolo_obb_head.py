@@ -35,8 +35,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmosar.registry import MODELS, TASK_UTILS
-from mmosar.structures.bbox import (RotatedBoxes, rbbox_probiou,
-                                    regularize_rboxes)
+from mmosar.structures.bbox import (
+    RotatedBoxes,
+    rbbox_probiou,
+    regularize_rboxes,
+)
+
 from ..layers.yolo_blocks import yolo_conv
 
 DFL_TARGET_FRAMES = ('box', 'image')

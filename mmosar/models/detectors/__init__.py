@@ -1,2 +1,1 @@
-from .sdconet import (DegradedInputDINO, SalienceDINO, SDCoNet,  # noqa: F401
-                      SerialSRDINO)
+from .sdconet import DegradedInputDINO, SalienceDINO, SDCoNet, SerialSRDINO  # noqa: F401

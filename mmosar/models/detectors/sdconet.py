@@ -27,9 +27,13 @@ from mmdet.structures import OptSampleList, SampleList
 from torch import Tensor, nn
 
 from mmosar.registry import MODELS
+
 from ..layers.sdconet_encoder import SalienceEncoder
-from ..layers.sdconet_salience import (level_of_tokens, salience_targets,
-                                       select_salient_tokens)
+from ..layers.sdconet_salience import (
+    level_of_tokens,
+    salience_targets,
+    select_salient_tokens,
+)
 from ..layers.sdconet_sr import scale_gradient
 
 # Largest-border-distance ranges (HR pixels) of the four saliency levels.

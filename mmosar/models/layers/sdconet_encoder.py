@@ -12,8 +12,10 @@ from typing import Optional, Sequence
 import torch
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import MultiheadAttention
-from mmdet.models.layers import (DeformableDetrTransformerEncoder,
-                                 DeformableDetrTransformerEncoderLayer)
+from mmdet.models.layers import (
+    DeformableDetrTransformerEncoder,
+    DeformableDetrTransformerEncoderLayer,
+)
 from mmengine.model import ModuleList
 from torch import Tensor
 

@@ -5,8 +5,11 @@ from .cmpc_refinement import CMPCGraphRefinement, CMPCRetriever
 from .cross_modal_triplet_loss import CrossModalTripletLoss
 from .data_preprocessor import RetrievalDataPreprocessor
 from .embedding_head import CrossModalEmbeddingHead
-from .graph_refiner import (AttentionGraphRefiner, MaskedGraphAttentionLayer,
-                            knn_adjacency)
+from .graph_refiner import (
+                            AttentionGraphRefiner,
+                            MaskedGraphAttentionLayer,
+                            knn_adjacency,
+)
 from .optim_constructor import SubmoduleOptimWrapperConstructor
 from .wasserstein_critic import ModalityWassersteinCritic
 

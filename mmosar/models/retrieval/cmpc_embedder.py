@@ -2,8 +2,8 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmpretrain.structures import DataSample
 
 from mmosar.registry import MODELS

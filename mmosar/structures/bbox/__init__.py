@@ -11,15 +11,26 @@
   ``rbbox_probiou`` and ``rbox2gaussian``; class-aware ``batched_rnms`` and
   ``nms_rotated_exact`` (mmcv ``nms_rotated`` signature, exact IoU).
 """
-from .angle_conventions import (ANGLE_CONVENTIONS, norm_angle,
-                                regularize_rboxes)
-from .box_geometry import (hbox2qbox, hbox2rbox, points2rbox, qbox2hbox,
-                           qbox2rbox, rbox2corners, rbox2hbox, rbox2qbox)
-from .rotated_iou import (convex_quad_intersection_areas, rbbox_overlaps,
-                          rbbox_probiou, rbox2gaussian)
-from .rotated_boxes import RotatedBoxes
-from .quadri_boxes import QuadriBoxes
 from . import box_converters  # noqa: F401,E402  (registers converters)
+from .angle_conventions import ANGLE_CONVENTIONS, norm_angle, regularize_rboxes
+from .box_geometry import (
+                                hbox2qbox,
+                                hbox2rbox,
+                                points2rbox,
+                                qbox2hbox,
+                                qbox2rbox,
+                                rbox2corners,
+                                rbox2hbox,
+                                rbox2qbox,
+)
+from .quadri_boxes import QuadriBoxes
+from .rotated_boxes import RotatedBoxes
+from .rotated_iou import (
+                                convex_quad_intersection_areas,
+                                rbbox_overlaps,
+                                rbbox_probiou,
+                                rbox2gaussian,
+)
 from .rotated_nms import batched_rnms, nms_rotated_exact
 
 __all__ = [

@@ -7,8 +7,14 @@ converters are the tensor functions of :mod:`.box_geometry`.
 """
 from mmdet.structures.bbox import HorizontalBoxes, register_box_converter
 
-from .box_geometry import (hbox2qbox, hbox2rbox, qbox2hbox, qbox2rbox,
-                           rbox2hbox, rbox2qbox)
+from .box_geometry import (
+    hbox2qbox,
+    hbox2rbox,
+    qbox2hbox,
+    qbox2rbox,
+    rbox2hbox,
+    rbox2qbox,
+)
 from .quadri_boxes import QuadriBoxes
 from .rotated_boxes import RotatedBoxes
 

@@ -13,9 +13,13 @@ from mmdet.structures.mask.structures import BitmapMasks, PolygonMasks
 from torch import BoolTensor, Tensor
 
 from .box_geometry import rbox2qbox
+from .rotated_boxes import (
+    RotatedBoxes,
+    apply_affine_to_points,
+    polygons_to_bitmaps,
+    rotation_matrix,
+)
 from .rotated_iou import exact_quad_overlaps
-from .rotated_boxes import (RotatedBoxes, apply_affine_to_points,
-                            polygons_to_bitmaps, rotation_matrix)
 
 MaskType = Union[BitmapMasks, PolygonMasks]
 

@@ -39,11 +39,13 @@ import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from mmosar.datasets.dota import read_dota_label_file, simple_quadrilaterals
-from mmosar.datasets.utils.patch_split import (assign_polygons_to_windows,
-                                               clip_polygons_to_window,
-                                               crop_window,
-                                               scale_windows_by_rates,
-                                               sliding_windows)
+from mmosar.datasets.utils.patch_split import (
+    assign_polygons_to_windows,
+    clip_polygons_to_window,
+    crop_window,
+    scale_windows_by_rates,
+    sliding_windows,
+)
 from mmosar.evaluation.functional.patch_merge import format_patch_name
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
