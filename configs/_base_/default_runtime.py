@@ -18,8 +18,11 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]
+# No fixed `name`: the runner names the visualizer after the experiment, so a
+# second runner in the same process (a notebook, a test) gets its own instead
+# of reusing the first one's, with the first one's save_dir.
 visualizer = dict(
-    type='RotLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='RotLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

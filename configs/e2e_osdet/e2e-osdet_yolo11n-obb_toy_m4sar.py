@@ -52,6 +52,5 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=max_epochs))
 visualizer = dict(
     type='PairedDetLocalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer')
+    vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed=0)

@@ -114,8 +114,7 @@ default_hooks = dict(
 
 visualizer = dict(
     type='PairedDetLocalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer')
+    vis_backends=[dict(type='LocalVisBackend')])
 
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=64)
