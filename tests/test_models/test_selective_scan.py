@@ -99,6 +99,37 @@ def test_chunked_non_monotone_decay():
     assert_close_relative(out, ref, 1e-10)
 
 
+@pytest.mark.parametrize('absent', [('D', ), ('z', ), ('delta_bias', ),
+                                    ('D', 'z', 'delta_bias')])
+def test_chunked_gradients_without_optional_inputs(absent):
+    # Each optional input has its own branch in the fused backward.
+    inputs = make_inputs(2, 6, 40, 3, groups=2)
+    for name in absent:
+        inputs.pop(name)
+    ref = outputs_and_grads(selective_scan_ref, inputs, delta_softplus=True)
+    out = outputs_and_grads(
+        selective_scan_chunked, inputs, delta_softplus=True, chunk_size=16)
+    assert_close_relative(out, ref, 1e-10)
+
+
+def test_chunked_low_precision_inputs():
+    # bfloat16 in, bfloat16 out (and gradients), computed in float32: the
+    # result matches the float64 recurrence on the same rounded inputs.
+    inputs = {
+        k: v.to(torch.bfloat16)
+        for k, v in make_inputs(1, 8, 100, 4, delta_scale=0.5).items()
+    }
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    y = selective_scan_chunked(**leaves, delta_softplus=True, chunk_size=32)
+    y.float().square().sum().backward()
+    assert y.dtype == torch.bfloat16
+    assert all(v.grad.dtype == torch.bfloat16 for v in leaves.values())
+    expected = selective_scan_ref(
+        **{k: v.double() for k, v in inputs.items()}, delta_softplus=True)
+    torch.testing.assert_close(
+        y.double(), expected, rtol=1e-2, atol=1e-2 * expected.abs().max())
+
+
 def test_optional_arguments_absent():
     inputs = make_inputs(1, 4, 20, 2)
     args = (inputs['u'], inputs['delta'], inputs['A'], inputs['B'],
