@@ -194,6 +194,70 @@ def test_paper_scale_model_parameters():
     assert head == expected
 
 
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_single_stream_matches_ultralytics_yolo11s_obb_count():
+    # Ultralytics' yolo11-obb.yaml (nc 80) states for scale s: "9744931
+    # parameters, 9744915 gradients"; the 16 without gradient are the fixed
+    # DFL conv, a buffer-like constant here.
+    cfg = Config.fromfile(
+        str(REPO / 'configs/e2e_osdet/yolo11s-obb_optical-only_300e_m4sar.py'))
+    cfg.model.bbox_head.num_classes = 80
+    assert count(MODELS.build(cfg.model)) == 9_744_915
+
+
+def released_cmim_params(c: int, n: int) -> int:
+    """CMIM (``ConMB_SS2D``) of the released code, from its layer list,
+    without the layers it builds but never calls."""
+    d, r = 2 * c, -(-c // 16)
+    return (4 * c * d  # in_proj(_modalx)(_act): four C -> D, no bias
+            + 2 * (3 * d + d)  # conv1d(_modalx): depthwise k3 with bias
+            + 2 * (r + 2 * n) * d  # x_proj_weight, K = 2
+            + 2 * (r * d + d)  # dt_projs weight and bias
+            + 2 * d * n + 2 * d  # A_logs, Ds
+            + 2 * 2 * d  # out_norm1/2
+            + 2 * d * c)  # out_proj(1): D -> C, no bias
+
+
+def released_afm_params(c: int) -> int:
+    """AFM (``MLLABlock`` + ``A_Attn``) of the released code without its
+    unused ``norm2`` and ``act_proj_1``."""
+    depthwise3 = 9 * c + c
+    return (5 * depthwise3  # cpe1, cpe1_1, cpe2, dwc, dwc_1
+            + 2 * 2 * c  # norm1, norm1_1
+            + 4 * (c * c + c)  # in_proj, in_proj_1, act_proj, out_proj
+            + 2 * (3 * c * c + 2 * 3 * c)  # qkv, qkv1: 1x1 conv + BN
+            + (c * c + 2 * c)  # proj: 1x1 conv + BN
+            + (49 * c + 2 * c))  # pe: 7x7 depthwise conv + BN
+
+
+def test_e2e_osdet_matches_the_released_graph_count():
+    model = MODELS.build(Config.fromfile(str(RECIPE)).model)
+    backbone = model.backbone
+    for cmim, (c, n) in zip(backbone.cmims, [(256, 16), (256, 16),
+                                             (512, 32)]):
+        assert count(cmim) == released_cmim_params(c, n)
+    for afm, c in zip(backbone.fusions, (256, 256, 512)):
+        assert count(afm) == released_afm_params(c)
+    # The rest is stock YOLO11s (checked against Ultralytics above): each
+    # stream is its backbone up to SPPF, C2PSA/neck/head are shared.
+    single = MODELS.build(
+        Config.fromfile(str(REPO / 'configs/e2e_osdet/'
+                            'yolo11s-obb_optical-only_300e_m4sar.py')).model)
+    stock = count(single) - count(single.backbone.c2psa)
+    assert count(backbone.streams.optical) == count(
+        backbone.streams.sar) == count(single.backbone) - count(
+            single.backbone.c2psa)
+    fusion = sum(
+        released_cmim_params(c, n)
+        for c, n in [(256, 16), (256, 16), (512, 32)]) + sum(
+            released_afm_params(c) for c in (256, 256, 512))
+    assert count(model) == stock + count(backbone.streams.sar) + fusion + \
+        count(single.backbone.c2psa)
+
+
 @pytest.mark.slow
 def test_toy_m4sar_through_the_runner(tmp_path):
     from mmengine.runner import Runner

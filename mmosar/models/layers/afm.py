@@ -9,8 +9,9 @@ optical ``F_o`` and SAR ``F_s`` (``B x C x H x W``):
    ``T_o = F_o + DW3x3_o(F_o)``, ``T_s = F_s + DW3x3_s(F_s)``;
 2. ``N_o = LN_o(T_o)``, ``N_s = LN_s(T_s)`` (over channels, per token);
 3. gate from the optical stream only: ``G = SiLU(Linear_g(N_o))``;
-4. values ``V_o = SiLU(DW3x3(Linear_o(N_o)))`` and
-   ``V_s = SiLU(DW3x3(Linear_s(N_s)))`` (the 3x3 depthwise conv is shared);
+4. values ``V_o = SiLU(DW3x3_vo(Linear_o(N_o)))`` and
+   ``V_s = SiLU(DW3x3_vs(Linear_s(N_s)))`` (one 3x3 depthwise conv per
+   modality, ``dwc`` and ``dwc_1`` in the released code);
 5. cross-modal area attention ``A = AreaAttn(V_o, V_s)``: summed qkv
    projections of both modalities, ``area = 2``, head dim 32, plus a 7x7
    depthwise positional term on ``v`` (:class:`AreaAttention`);
@@ -69,7 +70,8 @@ class AFM(BaseModule):
         self.gate_proj = nn.Linear(channels, channels)
         self.value_proj_opt = nn.Linear(channels, channels)
         self.value_proj_sar = nn.Linear(channels, channels)
-        self.value_conv = depthwise_conv3x3(channels)
+        self.value_conv_opt = depthwise_conv3x3(channels)
+        self.value_conv_sar = depthwise_conv3x3(channels)
         self.attn = AreaAttention(
             channels,
             channels // head_dim,
@@ -79,11 +81,12 @@ class AFM(BaseModule):
         self.out_proj = nn.Linear(channels, channels)
         self.cpe_out = depthwise_conv3x3(channels)
 
-    def _values(self, normed: Tensor, proj: nn.Linear, h: int,
+    @staticmethod
+    def _values(normed: Tensor, proj: nn.Linear, conv: nn.Conv2d, h: int,
                 w: int) -> Tensor:
-        """``(B, L, C)`` tokens -> ``SiLU(DW3x3(proj(tokens)))`` map."""
+        """``(B, L, C)`` tokens -> ``SiLU(conv(proj(tokens)))`` map."""
         v = proj(normed).transpose(1, 2).unflatten(2, (h, w))
-        return F.silu(self.value_conv(v))
+        return F.silu(conv(v))
 
     def forward(self, x_opt: Tensor, x_sar: Tensor) -> Tensor:
         if x_opt.shape != x_sar.shape or x_opt.shape[1] != self.channels:
@@ -98,8 +101,10 @@ class AFM(BaseModule):
         normed_sar = self.norm_sar(t_sar.flatten(2).transpose(1, 2))
         gate = F.silu(self.gate_proj(normed_opt))  # (B, L, C)
         attended = self.attn(
-            self._values(normed_opt, self.value_proj_opt, h, w),
-            self._values(normed_sar, self.value_proj_sar, h, w))
+            self._values(normed_opt, self.value_proj_opt,
+                         self.value_conv_opt, h, w),
+            self._values(normed_sar, self.value_proj_sar,
+                         self.value_conv_sar, h, w))
         update = self.out_proj(attended.flatten(2).transpose(1, 2) * gate)
         fused = shortcut + update.transpose(1, 2).unflatten(2, (h, w))
         return fused + self.cpe_out(fused)
