@@ -5,7 +5,11 @@ import os
 from mmengine.config import Config, DictAction
 
 from mmosar.utils.registry_hints import unknown_type_hints
-from mmosar.utils.runner_utils import build_runner, load_tool_config
+from mmosar.utils.runner_utils import (
+    build_runner,
+    enable_tta,
+    load_tool_config,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,6 +27,12 @@ def parse_args() -> argparse.Namespace:
         help='draw the predictions into this dir (inside work_dir/timestamp)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='--show interval (s)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: the config\'s tta_model and '
+        'tta_pipeline, by default RotatedDetTTAModel over the unflipped '
+        'and the horizontally, vertically and diagonally flipped images')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -59,6 +69,8 @@ def main() -> None:
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir,
                            args.launcher)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        enable_tta(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     with unknown_type_hints():

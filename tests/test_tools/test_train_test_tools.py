@@ -85,6 +85,18 @@ def test_test_tool_loads_checkpoint(trained, repo_root):
     assert 'dota/AP50' in result.stdout + result.stderr
 
 
+def test_test_tool_with_tta(trained, repo_root):
+    # RotatedDetTTAModel over the unflipped and three flipped views
+    result = _run([
+        sys.executable, 'tools/test.py', CONFIG,
+        str(trained / 'epoch_1.pth'), '--tta', '--work-dir',
+        str(trained / 'test_tta'), '--cfg-options', *QUICK
+    ], repo_root)
+    log = result.stdout + result.stderr
+    assert "type='RotatedDetTTAModel'" in log  # the config the runner used
+    assert 'dota/AP50' in log
+
+
 def test_unknown_type_suggests_close_names(shared_data, repo_root, tmp_path):
     result = _run([
         sys.executable, 'tools/train.py', CONFIG, '--work-dir',

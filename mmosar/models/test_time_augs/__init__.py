@@ -1,0 +1,3 @@
+from .rotated_tta import RotatedDetTTAModel
+
+__all__ = ['RotatedDetTTAModel']
