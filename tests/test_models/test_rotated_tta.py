@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 64, 96  # not square: catches swapped image sides
 TRUTH = (58.0, 26.0, 36.0, 12.0, math.radians(25))  # cx, cy, w, h, t
 META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
-             'flip', 'flip_direction', 'modality_channels')
+             'flip', 'flip_direction', 'rotate_angle', 'modality_channels')
 
 
 def corners(cx, cy, w, h, t):
@@ -116,35 +116,38 @@ def tta_model(iou_threshold=0.5):
 DIRECTIONS = ['horizontal', 'vertical', 'diagonal']
 
 
-def tta_views():
-    """Four views (no flip + three flips) at twice the size, packed."""
+def tta_views(angles=(0, )):
+    """Views at twice the size: no flip and three flips, each rotated by
+    every angle (degrees, about the image centre), packed."""
     pipeline = TestTimeAug(transforms=[
         [dict(type='Resize', scale=(2 * WIDTH, 2 * HEIGHT), keep_ratio=True)],
         [dict(type='RandomFlip', prob=0.0)] + [
             dict(type='RandomFlip', prob=1.0, direction=d)
             for d in DIRECTIONS
         ],
+        [dict(type='Rotate', angle=a) for a in angles],
         [dict(type='PackDetInputs', meta_keys=META_KEYS)],
     ])
     return pseudo_collate([pipeline(paired_sample())])
 
 
-def test_each_flipped_view_comes_back_to_the_original_frame():
+def test_each_flipped_or_rotated_view_comes_back_to_the_original_frame():
     model = tta_model()
-    data = tta_views()
+    data = tta_views(angles=(0, 30, -90))
     views = [{key: value[i]
               for key, value in data.items()}
              for i in range(len(data['inputs']))]
-    assert len(views) == 4
+    assert len(views) == 4 * 3
     for view in views:
         sample = model.module.test_step(view)[0]
         meta = sample.metainfo
         raw = sample.pred_instances.bboxes
         back = model.merge_aug_bboxes([raw], None, [meta])
-        assert iou(back[0].tolist(), TRUTH) > 0.9, meta['flip_direction']
-        if meta['flip']:
-            # the stand-in really saw a flipped pair
-            assert iou(raw[0].tolist(), TRUTH) < 0.5, meta['flip_direction']
+        name = (meta['flip_direction'], meta['rotate_angle'])
+        assert iou(back[0].tolist(), TRUTH) > 0.9, name
+        if meta['flip'] or meta['rotate_angle']:
+            # the stand-in really saw a flipped / rotated pair
+            assert iou(raw[0].tolist(), TRUTH) < 0.5, name
 
 
 def test_merged_prediction_is_the_drawn_rectangle():

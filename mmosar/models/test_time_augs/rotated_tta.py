@@ -2,11 +2,12 @@
 
 mmdet's ``DetTTAModel`` maps the predictions of flipped views back with
 ``bbox_flip``, which only knows ``(x1, y1, x2, y2)`` boxes (it asserts on
-the 5 columns of a rotated box). :class:`RotatedDetTTAModel` flips
-``(cx, cy, w, h, t)`` boxes back with :meth:`RotatedBoxes.flip_` and merges
-the views with rotated NMS. A paired sample is one multi-band image, so the
-flips of the TTA pipeline move the optical and SAR bands together and one
-flip-back serves both.
+the 5 columns of a rotated box). :class:`RotatedDetTTAModel` maps
+``(cx, cy, w, h, t)`` boxes back with :meth:`RotatedBoxes.rotate_` (views
+made by :class:`Rotate`) and :meth:`RotatedBoxes.flip_`, and merges the
+views with rotated NMS. A paired sample is one multi-band image, so the
+flips and rotations of the TTA pipeline move the optical and SAR bands
+together and one mapping back serves both.
 """
 from typing import List, Optional, Tuple, Union
 
@@ -27,9 +28,12 @@ class RotatedDetTTAModel(DetTTAModel):
 
     Each view's ``pred_instances.bboxes`` (an ``(n, 5)`` tensor or
     :class:`RotatedBoxes`, already rescaled to the original image by the
-    detector) is flipped back to the original frame when the view was
-    flipped (``flip`` / ``flip_direction`` metainfo: horizontal, vertical
-    or diagonal, i.e. a 180 degree rotation), then all views are merged by
+    detector) is rotated back about the image centre when the view was
+    rotated (``rotate_angle`` metainfo of :class:`Rotate`: add it to
+    ``PackDetInputs``' ``meta_keys``), then flipped back when the view was
+    flipped (``flip`` / ``flip_direction``: horizontal, vertical or
+    diagonal, i.e. a 180 degree rotation). Undoing the rotation first
+    assumes the pipeline flips before it rotates. Then all views are merged by
     class-wise NMS (``tta_cfg.nms``, e.g. ``dict(type='nms_rotated',
     iou_threshold=0.5)``) and cut to ``tta_cfg.max_per_img``. The merged
     sample keeps the metainfo and ground truth of an unflipped view when
@@ -53,14 +57,14 @@ class RotatedDetTTAModel(DetTTAModel):
         self, aug_bboxes: List[Union[Tensor, BaseBoxes]],
         aug_scores: Optional[List[Tensor]], img_metas: List[dict]
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        """Flip every view's boxes back and concatenate them.
+        """Rotate and flip every view's boxes back and concatenate them.
 
         Args:
             aug_bboxes (list): per view, ``(n_i, 5)`` boxes in the original
                 image's pixels (flipped frame for flipped views).
             aug_scores (list[Tensor], optional): per view, ``(n_i,)``.
             img_metas (list[dict]): per view, with ``ori_shape``, ``flip``
-                and ``flip_direction``.
+                and ``flip_direction`` (and optionally ``rotate_angle``).
 
         Returns:
             Tensor or tuple: ``(sum n_i, 5)`` boxes in the original frame
@@ -77,8 +81,11 @@ class RotatedDetTTAModel(DetTTAModel):
                     f'for {meta.get("img_path", "an image")}; use mmdet\'s '
                     'DetTTAModel for horizontal boxes.')
             boxes = RotatedBoxes(bboxes, clone=True)
+            height, width = meta['ori_shape'][:2]
+            if meta.get('rotate_angle'):
+                boxes.rotate_((width / 2, height / 2), -meta['rotate_angle'])
             if meta.get('flip', False):
-                boxes.flip_(meta['ori_shape'], meta['flip_direction'])
+                boxes.flip_((height, width), meta['flip_direction'])
             recovered.append(boxes.tensor)
         bboxes = torch.cat(recovered, dim=0)
         if aug_scores is None:
