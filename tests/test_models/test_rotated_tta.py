@@ -216,3 +216,30 @@ def test_enable_tta_on_the_e2e_osdet_recipe(tmp_path):
                 inputs.numpy(), np.flip(unflipped, axes))
         gt = sample.gt_instances.bboxes.tensor[0].tolist()
         assert iou(gt, TRUTH) > 0.95  # ground truth stays unflipped
+
+
+def test_e2e_osdet_inside_the_tta_model():
+    """The paired detector (toy width, random weights) under
+    RotatedDetTTAModel: eight views of one pair in, one merged sample of
+    (n, 5) boxes in the original frame out."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        str(REPO / 'configs/e2e_osdet/e2e-osdet_yolo11n-obb_toy_m4sar.py'))
+    cfg.model.test_cfg.score_thr = 0.0  # random weights: keep every box
+    cfg.model.test_cfg.max_per_img = 20
+    model = MODELS.build(
+        dict(
+            type='RotatedDetTTAModel',
+            module=cfg.model,
+            tta_cfg=dict(
+                nms=dict(type='nms_rotated', iou_threshold=0.5),
+                max_per_img=30)))
+    model.eval()
+    with torch.no_grad():
+        merged = model.test_step(tta_views(angles=(0, 90)))[0]
+    boxes = merged.pred_instances.bboxes
+    assert boxes.shape[1] == 5 and 0 < len(boxes) <= 30
+    assert merged.metainfo['flip'] is False
+    assert merged.metainfo['rotate_angle'] == 0
+    scores = merged.pred_instances.scores
+    assert (scores[:-1] >= scores[1:]).all()

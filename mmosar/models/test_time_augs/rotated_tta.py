@@ -36,10 +36,10 @@ class RotatedDetTTAModel(DetTTAModel):
     assumes the pipeline flips before it rotates. Then all views are merged by
     class-wise NMS (``tta_cfg.nms``, e.g. ``dict(type='nms_rotated',
     iou_threshold=0.5)``) and cut to ``tta_cfg.max_per_img``. The merged
-    sample keeps the metainfo and ground truth of an unflipped view when
-    there is one (mmdet keeps the first view's), so a metric that reads the
-    ground truth from the samples sees it in the original frame as long as
-    the TTA pipeline loads annotations after its flips.
+    sample keeps the metainfo and ground truth of an unflipped, unrotated
+    view when there is one (mmdet keeps the first view's), so a metric that
+    reads the ground truth from the samples sees it in the original frame
+    as long as the TTA pipeline loads annotations after its flips.
 
     Args:
         tta_cfg (dict): ``nms`` and ``max_per_img``.
@@ -94,7 +94,10 @@ class RotatedDetTTAModel(DetTTAModel):
 
     def _merge_single_sample(
             self, data_samples: List[DetDataSample]) -> DetDataSample:
-        """Merge the views of one image; an unflipped view goes first."""
+        """Merge the views of one image; an untransformed view goes
+        first (its metainfo and ground truth are kept)."""
         views = sorted(
-            data_samples, key=lambda s: bool(s.metainfo.get('flip', False)))
+            data_samples,
+            key=lambda s: (bool(s.metainfo.get('flip', False)),
+                           bool(s.metainfo.get('rotate_angle', 0))))
         return super()._merge_single_sample(views)
