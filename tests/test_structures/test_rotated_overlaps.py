@@ -168,6 +168,24 @@ def test_probiou_matches_numpy_formula():
     assert rbbox_probiou(far[:1], far[1:]).item() < 1e-3
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_probiou_of_half_precision_boxes(dtype):
+    # Mixed-precision training hands the head's boxes over in 16 bits;
+    # (w h)^2 of a 100 x 40 box overflows float16. The result must be the
+    # float formula on the rounded boxes, computed in float32.
+    boxes1 = np.array([[256., 200., 100., 40., 0.3], [50., 60., 300., 120.,
+                                                      -1.0]])
+    boxes2 = np.array([[250., 205., 90., 44., 0.2], [52., 58., 310., 110.,
+                                                     -0.9]])
+    half1 = torch.from_numpy(boxes1).to(dtype)
+    half2 = torch.from_numpy(boxes2).to(dtype)
+    ours = rbbox_probiou(half1, half2)
+    assert ours.dtype == torch.float32
+    ref = np.array([[np_probiou(a, b) for b in half2.double().numpy()]
+                    for a in half1.double().numpy()])
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
 def test_probiou_is_differentiable_and_angle_symmetric():
     boxes = torch.tensor([[10., 10., 8., 3., 0.3]], requires_grad=True)
     other = torch.tensor([[11., 9., 7., 4., 0.5]])

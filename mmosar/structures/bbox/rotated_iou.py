@@ -327,11 +327,19 @@ def rbbox_probiou(
     if is_aligned and bboxes1.size(0) != bboxes2.size(0):
         raise ValueError('is_aligned needs as many boxes in both sets, got '
                          f'{bboxes1.size(0)} and {bboxes2.size(0)}.')
+    # at least float32: under mixed precision the squared box areas in the
+    # determinants overflow float16 (65504) beyond 16 x 16 pixel boxes
+    dtype = torch.promote_types(
+        torch.promote_types(bboxes1.dtype, bboxes2.dtype), torch.float32)
+    bboxes1, bboxes2 = bboxes1.to(dtype), bboxes2.to(dtype)
     mu1, sigma1 = rbox2gaussian(bboxes1)
     mu2, sigma2 = rbox2gaussian(bboxes2)
+    # det(R diag(w^2, h^2) R^T / 12) = (w h / 12)^2
+    det1 = (bboxes1[:, 2] * bboxes1[:, 3] / 12).pow(2)
+    det2 = (bboxes2[:, 2] * bboxes2[:, 3] / 12).pow(2)
     if not is_aligned:
-        mu1, sigma1 = mu1[:, None], sigma1[:, None]
-        mu2, sigma2 = mu2[None], sigma2[None]
+        mu1, sigma1, det1 = mu1[:, None], sigma1[:, None], det1[:, None]
+        mu2, sigma2, det2 = mu2[None], sigma2[None], det2[None]
     sigma_sum = sigma1 + sigma2  # = 2 S
     a, b = sigma_sum[..., 0, 0], sigma_sum[..., 1, 1]
     c = sigma_sum[..., 0, 1]
@@ -340,8 +348,6 @@ def rbbox_probiou(
     # 1/8 d^T S^-1 d = 1/4 d^T (S1 + S2)^-1 d
     mahalanobis = (b * dx * dx - 2 * c * dx * dy + a * dy * dy) / (det_sum +
                                                                    eps) / 4
-    det1 = torch.linalg.det(sigma1).clamp(min=0)
-    det2 = torch.linalg.det(sigma2).clamp(min=0)
     # 1/2 ln(det S / sqrt(det S1 det S2)), det S = det(S1 + S2) / 4
     log_term = torch.log(det_sum / (4 * (det1 * det2).sqrt() + eps) + eps) / 2
     bhattacharyya = (mahalanobis + log_term).clamp(eps, 100.0)
