@@ -43,6 +43,7 @@ Three implementations share these semantics:
   be tested here); a fused GPU kernel can be registered in
   :data:`SCAN_BACKENDS` and selected with ``backend=``.
 """
+import math
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
@@ -223,18 +224,25 @@ def _growth(delta_cum: Tensor, A_log2: Tensor, ref: Tensor,
 class _Workspace:
     """Reusable ``(b, g, dg, n, chunk)`` buffers of one scan call.
 
-    Every chunk writes its temporaries into the same few buffers (a chunk
-    shorter than ``chunk`` uses the leading part of the token axis), so the
+    Every chunk writes its temporaries into the same few buffers, so the
     scan allocates a constant number of large tensors per call instead of
     several per chunk: on CPU, fresh large allocations come from the OS
-    page by page and cost more than the arithmetic.
+    page by page and cost more than the arithmetic. A segment shorter than
+    ``chunk`` (the last one, or a halved one) gets a contiguous
+    ``(b, g, dg, n, T)`` view of the leading storage: strided views of the
+    full buffers would make every op several times slower.
     """
 
     def __init__(self, like: Tensor, shape: Tuple[int, ...], count: int):
-        self._buffers = [like.new_empty(shape) for _ in range(count)]
+        self._shape = shape[:-1]
+        self._buffers = [
+            like.new_empty(math.prod(shape)) for _ in range(count)
+        ]
 
     def views(self, length: int) -> Tuple[Tensor, ...]:
-        return tuple(buf[..., :length] for buf in self._buffers)
+        numel = math.prod(self._shape) * length
+        return tuple(buf[:numel].view(*self._shape, length)
+                     for buf in self._buffers)
 
 
 class _ChunkedSelectiveScan(torch.autograd.Function):
