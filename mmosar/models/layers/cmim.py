@@ -163,10 +163,12 @@ class CMIM(BaseModule):
         b, d, length = seq.shape
         k = self.num_directions
         xs = torch.stack([seq, seq.flip(-1)], dim=1)  # (B, K, D, 2L)
-        x_dbl = torch.einsum('bkdl,kcd->bkcl', xs, self.x_proj_weight)
+        # per direction k: (R + 2N, D) @ (D, 2L), batched over B and K
+        # (matmul, unlike einsum, needs no permuted copies of xs)
+        x_dbl = torch.matmul(self.x_proj_weight, xs)
         dt, B, C = x_dbl.split(
             [self.dt_rank, self.d_state, self.d_state], dim=2)
-        dt = torch.einsum('bkrl,kdr->bkdl', dt, self.dt_proj_weight)
+        dt = torch.matmul(self.dt_proj_weight, dt)  # (B, K, D, 2L)
         y = selective_scan(
             xs.reshape(b, k * d, length),
             dt.reshape(b, k * d, length),
