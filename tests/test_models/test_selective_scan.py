@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmosar.models.layers.selective_scan import (
+    default_chunk_size,
     resolve_scan_backend,
     selective_scan,
     selective_scan_chunked,
@@ -151,6 +152,17 @@ def test_reference_recurrence_by_hand():
     expected = torch.tensor([[[x1 * 1.0, x2 * 4.0]]], dtype=torch.float64)
     for scan in (selective_scan_ref, selective_scan_chunked):
         torch.testing.assert_close(scan(u, delta, A, B, C), expected)
+
+
+@pytest.mark.parametrize('shape,chunk', [
+    ((2, 512, 16), 64),  # the scan benchmark: 2 * 512 * 16 * 64 = 2^20
+    ((2, 1024, 16), 64),  # CMIM P3/P4: exactly 2^21 values
+    ((2, 2048, 32), 16),  # CMIM P5: 2^21 at 16 tokens
+    ((64, 2048, 32), 16),  # never below 16
+    ((1, 8, 4), 64),  # never above 64
+])
+def test_default_chunk_size(shape, chunk):
+    assert default_chunk_size(*shape) == chunk
 
 
 def test_dispatch_and_errors():

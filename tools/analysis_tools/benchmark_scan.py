@@ -45,7 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--state', type=int, default=16, help='state size n')
     parser.add_argument(
         '--groups', type=int, default=2, help='B/C groups (CMIM: 2)')
-    parser.add_argument('--chunk-size', type=int, default=64)
+    parser.add_argument(
+        '--chunk-size', type=int, default=None,
+        help='tokens per chunk (default: default_chunk_size of the shape)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument(
@@ -168,7 +170,7 @@ def main() -> None:
                if not (args.skip_baseline and m == 'baseline')]
     print(f'selective scan fwd+bwd: b={args.batch} d={args.dim} '
           f'l={args.length} n={args.state} groups={args.groups} '
-          f'device={args.device} chunk={args.chunk_size} '
+          f'device={args.device} chunk={args.chunk_size or "auto"} '
           f'warmup={args.warmup} repeats={args.repeats}', flush=True)
     results = {}
     passthrough = [a for a in sys.argv[1:] if a != '--skip-baseline']
