@@ -24,7 +24,7 @@ from mmosar.structures.bbox import RotatedBoxes
 
 @MODELS.register_module()
 class RotatedDetTTAModel(DetTTAModel):
-    """Merges flipped / rescaled views of rotated-box detections.
+    """Merges flipped, rotated or rescaled views of rotated-box detections.
 
     Each view's ``pred_instances.bboxes`` (an ``(n, 5)`` tensor or
     :class:`RotatedBoxes`, already rescaled to the original image by the
