@@ -115,14 +115,16 @@ def _compute_dtype(u: Tensor) -> torch.dtype:
     return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
-def _effective_delta(delta: Tensor, delta_bias: Optional[Tensor],
-                     delta_softplus: bool, dtype: torch.dtype) -> Tensor:
-    delta = delta.to(dtype)
+def _biased_delta(delta: Tensor, delta_bias: Optional[Tensor],
+                  delta_softplus: bool,
+                  dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    """``delta + delta_bias`` and the effective step (its softplus when
+    ``delta_softplus``), both in ``dtype``; ``delta_bias`` must already
+    broadcast against ``delta``."""
+    raw = delta.to(dtype)
     if delta_bias is not None:
-        delta = delta + delta_bias.to(dtype)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
-    return delta
+        raw = raw + delta_bias.to(dtype)
+    return raw, F.softplus(raw) if delta_softplus else raw
 
 
 def _finish(y: Tensor, u: Tensor, D: Optional[Tensor],
@@ -157,7 +159,9 @@ def selective_scan_ref(u: Tensor,
     dtype = _compute_dtype(u)
     b, d, length = u.shape
     n = A.shape[1]
-    delta = _effective_delta(delta, delta_bias, delta_softplus, dtype)
+    _, delta = _biased_delta(
+        delta, None if delta_bias is None else delta_bias[:, None],
+        delta_softplus, dtype)
     # (b, g, n, l) -> (b, d, n, l): repeat every group over its channels.
     B = (B if B.dim() == 4 else B[:, None]).to(dtype)
     C = (C if C.dim() == 4 else C[:, None]).to(dtype)
@@ -292,17 +296,6 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         states.cumsum_(-1).mul_(growth)
 
     @staticmethod
-    def _token_inputs(u: Tensor, delta: Tensor, delta_bias: Optional[Tensor],
-                      delta_softplus: bool,
-                      dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
-        """``u``, biased raw ``delta`` and effective ``delta`` of a segment,
-        each ``(b, g, dg, T)`` in ``dtype``."""
-        raw = delta.to(dtype)
-        if delta_bias is not None:
-            raw = raw + delta_bias
-        return u.to(dtype), raw, F.softplus(raw) if delta_softplus else raw
-
-    @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor,
                 C: Tensor, D: Optional[Tensor], z: Optional[Tensor],
                 delta_bias: Optional[Tensor], delta_softplus: bool,
@@ -324,9 +317,9 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         while pending:
             start, stop = pending.pop()
             seg = slice(start, stop)
-            u_seg, _, delta_seg = _ChunkedSelectiveScan._token_inputs(
-                u[..., seg], delta[..., seg], delta_bias, delta_softplus,
-                A.dtype)
+            u_seg = u[..., seg].to(A.dtype)
+            _, delta_seg = _biased_delta(delta[..., seg], delta_bias,
+                                         delta_softplus, A.dtype)
             delta_seg = delta_seg.unsqueeze(-2)  # (b, g, dg, 1, T)
             delta_cum = delta_seg.cumsum(-1)
             monotone = decaying and (delta_softplus
@@ -379,16 +372,16 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         for index in range(len(ctx.segments) - 1, -1, -1):
             start, stop, monotone = ctx.segments[index]
             seg = slice(start, stop)
-            u_seg, raw_seg, delta_seg = _ChunkedSelectiveScan._token_inputs(
-                u[..., seg], delta[..., seg], delta_bias, ctx.delta_softplus,
-                A.dtype)
+            u_seg = u[..., seg].to(A.dtype)
+            raw_seg, delta_seg = _biased_delta(delta[..., seg], delta_bias,
+                                               ctx.delta_softplus, A.dtype)
             u_seg5, delta_seg5 = u_seg.unsqueeze(-2), delta_seg.unsqueeze(-2)
+            delta_u_seg5 = delta_seg5 * u_seg5
             growth, drive, states, rev, tmp = work.views(stop - start)
             delta_cum = delta_seg5.cumsum(-1)
             ref, _ = _log_decay_reference(delta_cum, A, monotone)
             _growth(delta_cum, A_log2, ref, out=growth)
-            _ChunkedSelectiveScan._segment_states(delta_seg5 * u_seg5,
-                                                  B[..., seg],
+            _ChunkedSelectiveScan._segment_states(delta_u_seg5, B[..., seg],
                                                   start_states[index], ref,
                                                   growth, states, drive)
             grad_out = grad_y[..., seg]  # (b, g, dg, T)
@@ -403,12 +396,11 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
                 grad_z[..., seg] = grad_out * y_ssm * gate * (
                     1 + z_seg * (1 - gate))
                 grad_out = grad_out * z_seg * gate
-            grad_u_seg = grad_out * D if ctx.has_D else None
             if ctx.has_D:
                 grad_D += (grad_out * u_seg).sum(-1, keepdim=True).sum(0)
-            grad_out = grad_out.unsqueeze(-2)  # (b, g, dg, 1, T)
+            grad_out5 = grad_out.unsqueeze(-2)  # (b, g, dg, 1, T)
             # Reverse cumulative sum of w_s * dL/dx_s (direct terms).
-            torch.mul(grad_out, C[..., seg], out=rev).mul_(growth)
+            torch.mul(grad_out5, C[..., seg], out=rev).mul_(growth)
             rev[..., -1] += carry * growth[..., -1]
             rev = rev.flip(-1).cumsum_(-1).flip(-1)
             carry = rev[..., 0] * torch.exp(ref[..., 0])
@@ -416,12 +408,12 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
             grad_delta_u = torch.sum(
                 torch.mul(grad_states, B[..., seg], out=tmp), -2)
             torch.sum(
-                torch.mul(grad_states, delta_seg5 * u_seg5, out=tmp),
+                torch.mul(grad_states, delta_u_seg5, out=tmp),
                 2,
                 keepdim=True,
                 out=grad_B[..., seg])
             torch.sum(
-                torch.mul(grad_out, states, out=tmp),
+                torch.mul(grad_out5, states, out=tmp),
                 2,
                 keepdim=True,
                 out=grad_C[..., seg])
@@ -436,11 +428,10 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
             if grad_bias is not None:
                 grad_bias += grad_delta_seg.sum(-1, keepdim=True).sum(0)
             grad_delta[..., seg] = grad_delta_seg
-            if grad_u_seg is None:
-                grad_u[..., seg] = grad_delta_u * delta_seg
-            else:
-                grad_u[..., seg] = grad_u_seg.addcmul_(grad_delta_u,
-                                                       delta_seg)
+            grad_u_seg = grad_delta_u * delta_seg
+            if ctx.has_D:
+                grad_u_seg.addcmul_(grad_out, D)
+            grad_u[..., seg] = grad_u_seg
         return (grad_u.to(u.dtype), grad_delta.to(delta.dtype), grad_A,
                 grad_B, grad_C, grad_D,
                 None if grad_z is None else grad_z.to(z.dtype), grad_bias,
