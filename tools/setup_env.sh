@@ -11,15 +11,19 @@
 # requirements -> mmosar in editable mode -> environment report.
 #
 # Environment knobs: PYTHON (interpreter for the venv, default python3.11 or
-# python3), TORCH_SPEC (default "torch==2.13.0"; an installed torch >= 2.4 is
-# kept), MAX_JOBS (compile jobs), TORCH_CUDA_ARCH_LIST (CUDA archs to build),
-# MMOSAR_FORCE_CPU_OPS=1 (no CUDA ops even with nvcc present).
+# python3), TORCH_SPEC (default "torch==2.14.1 torchvision==0.29.1"; an
+# installed torch >= 2.4 whose torchvision imports beside it is kept),
+# MAX_JOBS (compile jobs), TORCH_CUDA_ARCH_LIST (CUDA archs to build).
+# mmcv's CUDA ops are built only when a GPU is visible or MMCV_CUDA=1 /
+# FORCE_CUDA=1 is set: the torch wheel is a CUDA build even on CPU machines,
+# and compiling CUDA ops on a small CPU-only machine takes hours.
+# MMOSAR_FORCE_CPU_OPS=1 (or FORCE_CUDA=0) forces CPU-only ops.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${MMOSAR_CACHE:-$HOME/.cache/mmosar}
 MMCV_VERSION=2.1.0
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 START=$(date +%s)
 
 say() { printf '[setup_env %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
@@ -44,13 +48,17 @@ PIP=("$PY" -m pip install --disable-pip-version-check -q)
     echo "mmosar needs Python >= 3.9" >&2; exit 1; }
 
 # ----------------------------------------------------------------- 2. torch
-if "$PY" -c 'import torch, sys
+# torchvision must import beside torch (mmpretrain's models and metrics need
+# it): a torch without a working torchvision is replaced by TORCH_SPEC.
+if "$PY" -c 'import torch, torchvision, sys
 v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+torchvision.ops.nms  # the compiled ops load, i.e. torchvision matches torch
 sys.exit(0 if v >= (2, 4) else 1)' 2>/dev/null; then
-    say "keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+    say "keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)') with torchvision $("$PY" -c 'import torchvision; print(torchvision.__version__)')"
 else
-    say "installing $TORCH_SPEC"
-    "${PIP[@]}" "$TORCH_SPEC"
+    say "installing $TORCH_SPEC (a CUDA build that also runs on the CPU; about 5.5 GB)"
+    # shellcheck disable=SC2086  # TORCH_SPEC holds several requirements
+    "${PIP[@]}" $TORCH_SPEC
 fi
 say "installing build requirements (setuptools<80: pkg_resources for mmcv/mim, egg-link editable installs)"
 "${PIP[@]}" -r "$REPO/requirements/build.txt"
@@ -59,8 +67,14 @@ say "installing build requirements (setuptools<80: pkg_resources for mmcv/mim, e
 read -r TORCH_VER PY_TAG CUDA_TAG <<<"$("$PY" - <<'EOF'
 import os, shutil, sys, torch
 cuda = torch.version.cuda
+# CUDA ops need a CUDA torch and nvcc, and either a visible GPU or an explicit
+# request: a CUDA wheel on a CPU-only machine builds CPU ops only.
+requested = (os.environ.get('MMCV_CUDA', '0') == '1'
+             or os.environ.get('FORCE_CUDA', '0') == '1')
+refused = (os.environ.get('MMOSAR_FORCE_CPU_OPS', '0') == '1'
+           or os.environ.get('FORCE_CUDA') == '0')
 use_cuda = (cuda is not None and shutil.which('nvcc') is not None
-            and os.environ.get('MMOSAR_FORCE_CPU_OPS', '0') != '1')
+            and (torch.cuda.is_available() or requested) and not refused)
 arch = os.environ.get('TORCH_CUDA_ARCH_LIST', 'auto').replace(' ', '_').replace(';', '_')
 tag = f'cu{cuda}-arch{arch}' if use_cuda else 'cpu'
 print(torch.__version__.replace('+', '_'), f'py{sys.version_info[0]}{sys.version_info[1]}', tag)

@@ -1,0 +1,1 @@
+"""Testing utilities shipped with mmosar (equivalence with released code)."""
