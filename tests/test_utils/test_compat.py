@@ -131,8 +131,6 @@ def test_in1d_shim_matches_the_numpy_1_definition():
 
 
 def test_mmpretrain_retrieval_recall_on_numpy_without_in1d():
-    # mmpretrain.evaluation imports torchvision (see test_registry)
-    pytest.importorskip('torchvision', reason='mmpretrain metrics need it')
     from mmpretrain.evaluation.metrics import RetrievalRecall
 
     # Hand-worked: sample 0 ranks its target (2) first, sample 1 finds
