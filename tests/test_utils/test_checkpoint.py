@@ -3,8 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from mmosar.utils.checkpoint import (StateDictMismatchError,
-                                     load_state_dict_strict)
+from mmosar.utils.checkpoint import (
+    StateDictMismatchError,
+    load_state_dict_strict,
+)
 
 
 def _model():

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from mmosar.testing.equivalence import (EquivalenceReport, Fixture,
-                                        check_module)
+from mmosar.testing.equivalence import EquivalenceReport, Fixture, check_module
 
 
 def test_relative_deviation_is_worst_error_over_scale():
     report = EquivalenceReport('hand')
     # worst |a - e| = 0.004 at the second element, scale max|e| = 4
-    comp = report.compare('x', torch.tensor([1.0, 2.004, -4.0]),
-                          np.array([1.0, 2.0, -4.0]), rtol=2e-3)
+    actual = torch.tensor([1.0, 2.004, -4.0], dtype=torch.float64)
+    comp = report.compare('x', actual, np.array([1.0, 2.0, -4.0]),
+                          rtol=2e-3)
     assert comp.rel == pytest.approx(0.001)
     assert comp.abs == pytest.approx(0.004)
     assert comp.ok and report.ok

@@ -53,10 +53,12 @@ def test_mmpretrain_metric_through_mmosar_metrics():
     # Hand-worked: sample 0's label (1) scores highest, sample 1's label (0)
     # is second: top-1 50 %, top-2 100 %.
     metric.process(None, [
-        dict(pred_score=torch.tensor([0.1, 0.7, 0.2]), gt_label=torch.tensor(1)),
-        dict(pred_score=torch.tensor([0.3, 0.6, 0.1]), gt_label=torch.tensor(0)),
+        dict(pred_score=torch.tensor([0.1, 0.7, 0.2]),
+             gt_label=torch.tensor([1])),
+        dict(pred_score=torch.tensor([0.3, 0.6, 0.1]),
+             gt_label=torch.tensor([0])),
     ])
-    result = metric.compute_metrics(metric.results)
+    result = metric.evaluate(size=2)
     assert result['accuracy/top1'] == 50.0
     assert result['accuracy/top2'] == 100.0
 

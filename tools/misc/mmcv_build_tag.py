@@ -1,6 +1,7 @@
 """Decide how tools/setup_env.sh builds mmcv's ops, and the cache key.
 
-    python tools/misc/mmcv_build_tag.py   ->  "<torch version> <python tag> <ops tag>"
+    python tools/misc/mmcv_build_tag.py
+    # prints "<torch version> <python tag> <ops tag>"
 
 The ops tag is ``cpu`` or ``cu<CUDA version>-arch<TORCH_CUDA_ARCH_LIST>``.
 CUDA ops are built only when torch is a CUDA build, ``nvcc`` exists, and a
