@@ -121,6 +121,14 @@ class ExternalDisturbanceEnhancement(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, padding=1))
 
+    @staticmethod
+    def resize_mask(mask: Tensor, size) -> Tensor:
+        """``phi_EDE``: bilinear resize (``align_corners=False``) of the
+        ``(B, 1, h, w)`` mask to the level's ``(H, W)`` (the released code
+        resized to ``(C, H)``, which fails; this is its repair)."""
+        return F.interpolate(
+            mask, size=tuple(size), mode='bilinear', align_corners=False)
+
     def forward(self, teacher: Tensor, mask: Tensor) -> Tensor:
         """Perturbed teacher feature.
 
@@ -133,11 +141,7 @@ class ExternalDisturbanceEnhancement(nn.Module):
         Returns:
             ``(B, C, H, W)``.
         """
-        mask = F.interpolate(
-            mask.to(teacher.dtype),
-            size=teacher.shape[-2:],
-            mode='bilinear',
-            align_corners=False)
+        mask = self.resize_mask(mask.to(teacher.dtype), teacher.shape[-2:])
         perturbed = teacher * mask if self.combine == 'multiply' \
             else teacher + mask
         out = self.generator(perturbed)
