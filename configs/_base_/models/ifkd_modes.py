@@ -20,7 +20,7 @@ ifkd_released = dict(
     fdr_levels=(0, 1),
     ede_levels=(2, 3, 4),
     fdr=dict(impl='released', ratio=0.1, p=0.5),
-    ede=dict(residual=True, combine='multiply'),
+    ede=dict(residual=True, combine='multiply', binarize=True),
     use_hsm=True,
     hsm=dict(impl='released', curvature=1.0, eps=1e-5),
     hsm_input='raw',
@@ -51,4 +51,5 @@ ifkd_paper = dict(
 
 # The released two-stage detector: EDE without the residual teacher, G(M * T).
 ifkd_released_two_stage = dict(
-    ifkd_released, ede=dict(residual=False, combine='multiply'))
+    ifkd_released,
+    ede=dict(residual=False, combine='multiply', binarize=True))

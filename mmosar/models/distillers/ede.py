@@ -115,19 +115,24 @@ class ExternalDisturbanceEnhancement(nn.Module):
             the generator.
         combine: ``'multiply'`` or ``'add'``.
         generator: Use the learnable generator ``G``.
+        binarize: Threshold the probability at 0.5 before resizing (the
+            released code uses MobileSAM's binary ``masks``, i.e. logits
+            > 0; the paper uses the sigmoid probability).
     """
 
     def __init__(self,
                  channels: int = 256,
                  residual: bool = True,
                  combine: str = 'multiply',
-                 generator: bool = True) -> None:
+                 generator: bool = True,
+                 binarize: bool = False) -> None:
         super().__init__()
         if combine not in COMBINES:
             raise ValueError(
                 f'combine must be one of {COMBINES}, got {combine!r}')
         self.residual = residual
         self.combine = combine
+        self.binarize = binarize
         self.generator = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -153,6 +158,8 @@ class ExternalDisturbanceEnhancement(nn.Module):
         Returns:
             ``(B, C, H, W)``.
         """
+        if self.binarize:
+            mask = mask > 0.5
         mask = self.resize_mask(mask.to(teacher.dtype), teacher.shape[-2:])
         perturbed = teacher * mask if self.combine == 'multiply' \
             else teacher + mask

@@ -34,7 +34,7 @@ RELEASED_DISTILL_LOSS = dict(
     fdr_levels=(0, 1),
     ede_levels=(2, 3, 4),
     fdr=dict(impl='released', ratio=0.1, p=0.5),
-    ede=dict(combine='multiply'),
+    ede=dict(combine='multiply', binarize=True),
     use_hsm=True,
     hsm=dict(impl='released', curvature=1.0, eps=1e-5),
     hsm_input='raw',
