@@ -4,9 +4,10 @@ mmosar's ``IFKDDistiller``.
 ``python tools/model_converters/ifkd_to_mmosar.py IN.pth OUT.pth``
 
 The student detector's weights become ``student.*``, the seven distillation
-tensors ``distill_loss.*`` (see ``mmosar/models/distillers/ifkd_converter.py``),
-the teacher's are dropped (the IFKD configs load the teacher from its own
-checkpoint). Load the result with a released-mode config, e.g.
+tensors ``distill_loss.*`` (mapping in
+``mmosar/models/distillers/ifkd_converter.py``); the teacher's are dropped
+(the IFKD configs load the teacher from its own checkpoint). Load the result
+with a released-mode config, e.g.
 ``configs/ifkd/ifkd_retinanet_r50-mobilenetv2_fpn_100e_sar-aircraft_released.py``
 (its FDR holds the released complex filter). Unknown or missing keys are
 errors that list them.

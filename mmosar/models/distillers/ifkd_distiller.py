@@ -181,8 +181,9 @@ class IFKDDistiller(BaseModel):
                     f'{role} {type(model).__name__} has no '
                     f'{self.distill_head!r} to distil')
         self.ede_mask_source = ede_mask_source
-        self.distill_loss = MODELS.build(
-            dict(type='IFKDDistillLoss', **(distill_loss or {})))
+        loss_cfg = dict(distill_loss or {})
+        loss_cfg.setdefault('type', 'IFKDDistillLoss')
+        self.distill_loss = MODELS.build(loss_cfg)
 
     def _frozen_models(self) -> List[nn.Module]:
         """The teacher and the external EDE model (if any)."""
