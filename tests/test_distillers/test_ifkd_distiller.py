@@ -252,3 +252,40 @@ def test_bad_configuration_errors():
         build(teacher_ckpt='/nonexistent/teacher.pth')
     with pytest.raises(FileNotFoundError, match='student config'):
         build(student='configs/ifkd/no_such_config.py')
+
+
+def test_released_checkpoint_loads_strictly_in_released_mode():
+    """A released-style detector state dict (student modules at the top
+    level, the 7 distillation tensors under their released names, the
+    teacher as a submodule) converts and loads strictly into a
+    released-mode distiller; the default mode has no place for the released
+    complex filter."""
+    from mmosar.models.distillers import convert_ifkd_checkpoint
+    from mmosar.models.distillers.ifkd_converter import DISTILL_KEYS
+    from mmosar.testing.equivalence.ifkd import RELEASED_DISTILL_LOSS
+    from mmosar.utils.checkpoint import (
+        StateDictMismatchError,
+        load_state_dict_strict,
+    )
+    model = build(distill_loss=RELEASED_DISTILL_LOSS)
+    own = model.state_dict()
+    g = torch.Generator().manual_seed(0)
+    released = {
+        k[len('student.'):]: torch.randn(v.shape, generator=g)
+        if v.dtype.is_floating_point else v
+        for k, v in own.items() if k.startswith('student.')
+    }
+    for name, ours in DISTILL_KEYS.items():
+        released[name] = torch.randn(own['distill_loss.' + ours].shape,
+                                     generator=g)
+    released['teacher.backbone.conv1.weight'] = torch.zeros(1)
+    converted, counts = convert_ifkd_checkpoint(released, 'released.pth')
+    assert counts['teacher'] == 1 and counts['distill'] == 7
+    load_state_dict_strict(model, converted, 'released.pth')
+    assert torch.equal(model.distill_loss.fdr.filter_weight,
+                       released['complex_weight'])
+    assert torch.equal(model.student.backbone.conv1.weight,
+                       released['backbone.conv1.weight'])
+    with pytest.raises(StateDictMismatchError,
+                       match='distill_loss.fdr.filter_weight'):
+        load_state_dict_strict(build(), converted, 'released.pth')
