@@ -48,9 +48,11 @@ def test_learning_rates_scale_from_the_reference_at_batch_16(
     configs = {
         'faster': [f'faster-rcnn_r50_fpn_100e_{dataset}.py',
                    f'faster-rcnn_r18_fpn_100e_{dataset}.py',
+                   f'faster-rcnn_mobilenetv2_fpn_100e_{dataset}.py',
                    f'ifkd_faster-rcnn_r50-r18_fpn_100e_{dataset}.py',
                    f'ifkd_faster-rcnn_r50-mobilenetv2_fpn_100e_{dataset}.py'],
         'retina': [f'retinanet_r50_fpn_100e_{dataset}.py',
+                   f'retinanet_r18_fpn_100e_{dataset}.py',
                    f'retinanet_mobilenetv2_fpn_100e_{dataset}.py',
                    f'ifkd_retinanet_r50-r18_fpn_100e_{dataset}.py',
                    f'ifkd_retinanet_r50-mobilenetv2_fpn_100e_{dataset}.py']

@@ -25,7 +25,7 @@ from mmosar.utils.checkpoint import load_state_dict_strict
 from . import EquivalenceReport, Fixture
 
 #: IFKDDistillLoss settings of the released code (the ``_released`` configs
-#: use the same, see configs/_base_/models/ifkd_distill_loss_released.py)
+#: use them: ``ifkd_released`` in configs/_base_/models/ifkd_modes.py)
 RELEASED_DISTILL_LOSS = dict(
     alpha=1e-4,
     beta=1e-3,
