@@ -1,5 +1,6 @@
 # IFKD on ShipRSImageNet: RetinaNet ResNet-50 teacher -> ResNet-18 student
-# (paper: alpha 0.06, beta 0.5; FDR on P3-P4, EDE on P5-P7, HSM everywhere;
+# (mmosar mode: paper alpha 0.06, beta 0.5, released split FDR on P3-P4 and EDE
+# on P5-P7, HSM everywhere;
 # the RetinaNet classification head is distilled). Train the teacher first:
 #   python tools/train.py configs/ifkd/retinanet_r50_fpn_100e_shiprs.py
 # cache the EDE masks once (MobileSAM weights: mobile_sam.pt):
@@ -9,8 +10,8 @@
 _base_ = [
     '../_base_/models/ifkd_distiller.py',
     '../_base_/datasets/shiprsimagenet.py',
-    '../_base_/schedules/ifkd_schedule_100e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/ifkd_retinanet_schedule_100e.py',
+    '../_base_/ifkd_runtime.py'
 ]
 
 model = dict(

@@ -2,8 +2,8 @@
 _base_ = [
     '../_base_/models/ifkd_retinanet_r50_fpn.py',
     '../_base_/datasets/shiprsimagenet.py',
-    '../_base_/schedules/ifkd_schedule_100e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/ifkd_retinanet_schedule_100e.py',
+    '../_base_/ifkd_runtime.py'
 ]
 
 model = dict(bbox_head=dict(num_classes=50))

@@ -4,11 +4,13 @@ and :class:`VOCStyleHBBDataset`, the shared VOC-XML horizontal-box loader
 import glob
 import os.path as osp
 import xml.etree.ElementTree as ET
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple, Union
 
 from mmdet.datasets import XMLDataset
 
 from mmosar.registry import DATASETS
+
+IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.png', '.tif', '.tiff')
 
 
 def xml_number(node: Optional[ET.Element], tag: str, where: str) -> float:
@@ -23,11 +25,39 @@ def xml_number(node: Optional[ET.Element], tag: str, where: str) -> float:
                          f'{child.text!r}') from None
 
 
+def read_id_list(path: str) -> List[Tuple[int, str]]:
+    """``(line number, image id)`` of an ImageSets list.
+
+    A line is an image id or an image file name (ShipRSImageNet lists
+    ``xxx.bmp``): a known image extension (:data:`IMAGE_EXTENSIONS`) is
+    removed, so ``xxx.bmp`` is the image id ``xxx`` with annotation
+    ``xxx.xml``. Blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image-id list {path!r} does not exist')
+    ids = []
+    with open(path, encoding='utf-8') as f:
+        for line_no, line in enumerate(f, 1):
+            name = line.strip()
+            if not name:
+                continue
+            stem, ext = osp.splitext(name)
+            ids.append((line_no, stem if ext.lower() in IMAGE_EXTENSIONS
+                        else name))
+    return ids
+
+
 class VOCStyleHBBDataset(XMLDataset):
     """VOC-style XML detection dataset (one ``<id>.xml`` per image).
 
     Differences from mmdet's :class:`~mmdet.datasets.XMLDataset`:
-    ``ann_file`` may be empty (every XML of ``ann_subdir`` is used); the
+    ``ann_file`` may be empty (every XML of ``ann_subdir`` is used) or a
+    list of id lists read in order (e.g. train + val; an image listed twice
+    is an error); list lines may carry the image extension (``xxx.bmp``:
+    id ``xxx``, annotation ``xxx.xml``); the
     image file name comes from the XML ``<filename>`` when present;
     malformed XML, missing fields and unknown classes raise errors naming
     the file (and object); boxes stay float and, by default, are not
@@ -37,6 +67,7 @@ class VOCStyleHBBDataset(XMLDataset):
     transform moves them with the image.
 
     Args:
+        ann_file: ImageSets id list, several of them, or '' (all XML).
         img_suffix: Image extension used when the XML has no filename.
         minus_one: Subtract 1 from box coordinates (VOC convention).
         ede_mask_dir: Folder of cached EDE masks, or None.
@@ -46,6 +77,7 @@ class VOCStyleHBBDataset(XMLDataset):
 
     def __init__(self,
                  *args,
+                 ann_file: Union[str, Sequence[str]] = '',
                  img_suffix: str = 'jpg',
                  minus_one: bool = False,
                  ede_mask_dir: Optional[str] = None,
@@ -53,15 +85,26 @@ class VOCStyleHBBDataset(XMLDataset):
         self.img_suffix = '.' + img_suffix.lstrip('.')
         self.minus_one = minus_one
         self.ede_mask_dir = ede_mask_dir
-        super().__init__(*args, **kwargs)
+        # several id lists (e.g. train + val) are read in order
+        self.ann_files = [ann_file] if isinstance(ann_file, str) \
+            else list(ann_file)
+        super().__init__(*args, ann_file='', **kwargs)
 
     def _image_ids(self) -> List[str]:
-        if self.ann_file:
-            if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(
-                    f'image-id list {self.ann_file!r} does not exist')
-            with open(self.ann_file, encoding='utf-8') as f:
-                return [line.strip() for line in f if line.strip()]
+        lists = [f for f in self.ann_files if f]
+        if lists:
+            ids, seen = [], {}
+            for ann_file in lists:
+                if not osp.isabs(ann_file) and self.data_root:
+                    ann_file = osp.join(self.data_root, ann_file)
+                for line_no, img_id in read_id_list(ann_file):
+                    if img_id in seen:
+                        raise ValueError(
+                            f'{ann_file}:{line_no}: image {img_id!r} is '
+                            f'already listed in {seen[img_id]}')
+                    seen[img_id] = f'{ann_file}:{line_no}'
+                    ids.append(img_id)
+            return ids
         ann_dir = osp.join(self.sub_data_root or self.data_root or '',
                            self.ann_subdir)
         files = sorted(glob.glob(osp.join(ann_dir, '*.xml')))

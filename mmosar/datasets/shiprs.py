@@ -38,8 +38,9 @@ class ShipRSImageNetDataset(VOCStyleHBBDataset):
     :data:`SHIPRS_CLASSES` ``[level]`` (set as ``metainfo.classes``). The
     polygon is kept as ``instance['polygon']`` (8 floats) for OBB use.
 
-    Layout (official VOC_Format): ``<data_root>/JPEGImages/<name>.bmp``,
-    ``<data_root>/Annotations/<id>.xml``, ``ImageSets/{train,val}.txt``.
+    Layout (official VOC_Format): ``<data_root>/JPEGImages/<id>.bmp``,
+    ``<data_root>/Annotations/<id>.xml``, ``ImageSets/{train,val,test}.txt``
+    listing ``<id>.bmp`` per line (read as id ``<id>``).
 
     Args:
         level: Class hierarchy level, 0-3 (3: 50 fine-grained classes).

@@ -1,15 +1,16 @@
 """IFKDDistiller: frozen teacher, student-only checkpoints, both frameworks,
-and the losses against a sequential re-computation."""
+and what it hands to IFKDDistillLoss (whose arithmetic is checked against
+the released code's numbers and a numpy reference in test_ifkd_equivalence.py
+and test_ifkd_loss.py)."""
 import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmdet.structures import DetDataSample
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 
-from mmosar.models.distillers import IFKDDistiller, poincare_distance
+from mmosar.models.distillers import IFKDDistiller
 from mmosar.registry import MODELS
 
 PREPROCESSOR = dict(
@@ -124,11 +125,13 @@ def batch(size: int = 64, n: int = 2, with_mask: bool = True):
     return inputs, samples
 
 
-def build(builder=tiny_retinanet, **kwargs) -> IFKDDistiller:
+def build(builder=tiny_retinanet, distill_loss=None,
+          **kwargs) -> IFKDDistiller:
     torch.manual_seed(0)
     cfg = dict(type='IFKDDistiller', student=builder(8, 16),
-               teacher_config=builder(16, 32), student_channels=16,
-               teacher_channels=32)
+               teacher_config=builder(16, 32),
+               distill_loss=dict(student_channels=16, teacher_channels=32,
+                                 **(distill_loss or {})))
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -139,7 +142,7 @@ def test_teacher_is_frozen_hidden_and_not_saved(tmp_path):
     assert not any(p.requires_grad for p in teacher.parameters())
     names = [n for n, _ in model.named_parameters()]
     assert names and not any('teacher' in n for n in names)
-    assert all(k.startswith(('student.', 'adapters.', 'fdr.', 'ede.'))
+    assert all(k.startswith(('student.', 'distill_loss.'))
                for k in model.state_dict())
     model.train()
     assert not teacher.training and model.student.training
@@ -161,57 +164,55 @@ def test_teacher_is_frozen_hidden_and_not_saved(tmp_path):
     assert any('backbone' in k for k in changed)
     assert any('bbox_head' in k for k in changed)
     # the distiller's own modules learn too
-    assert model.adapters[0].weight.grad is not None
-    assert model.ede.generator[0].weight.grad is not None
+    assert model.distill_loss.adapters[0].weight.grad is not None
+    assert model.distill_loss.ede.generator[0].weight.grad is not None
 
 
-def test_loss_terms_match_sequential_reference():
-    model = build(alpha=0.5, beta=2.0, feat_norm='mask_sum')
+@pytest.mark.parametrize('mode', ['mmosar', 'paper'])
+def test_loss_gets_the_teacher_student_pyramids_and_masks(mode):
+    """The IFKD terms of ``loss`` equal IFKDDistillLoss on the pyramids and
+    class logits taken from the two detectors independently and on the
+    cached masks (uint8 / 255, padded like the images)."""
+    paper = dict(fdr_levels=tuple(range(5)), ede_levels=tuple(range(5)),
+                 hsm_input='reconstructed',
+                 ede=dict(combine='add', generator=False))
+    model = build(distill_loss=paper if mode == 'paper' else None)
     inputs, samples = batch()
     losses = model.loss(inputs, samples)
     assert {'loss_ifkd_feat', 'loss_ifkd_head', 'loss_cls',
             'loss_bbox'} <= set(losses)
-    # reference: recompute level by level with plain torch ops
     with torch.no_grad():
         t_feats = model.teacher.extract_feat(inputs)
         t_cls = model.teacher.bbox_head(t_feats)[0]
         s_feats = model.student.extract_feat(inputs)
         s_cls = model.student.bbox_head(s_feats)[0]
-        masks = torch.stack([s.gt_sem_seg.sem_seg.float() / 255
-                             for s in samples])
-        feat, head = 0.0, 0.0
-        for lvl in range(5):
-            t, s = t_feats[lvl], model.adapters[0](s_feats[lvl])
-            big = max(t.norm(dim=1).amax(), s.norm(dim=1).amax())
-            hsm = poincare_distance(
-                (t * 0.9 / big).permute(0, 2, 3, 1),
-                (s * 0.9 / big).permute(0, 2, 3, 1))
-            if lvl < 2:  # FDR levels, identity filter at init
-                frs = t_cls[lvl].sigmoid().amax(1)
-                t_r, s_r = model.fdr(t, frs), model.fdr(s, frs)
-            else:  # EDE levels
-                m = F.interpolate(masks, size=t.shape[-2:], mode='bilinear')
-                t_r, s_r = t + model.ede.generator(t * m), s
-            feat += (hsm * ((t_r - s_r)**2).sum(1)).sum() / hsm.sum()
-            p_t = t_cls[lvl].sigmoid()
-            p_s = s_cls[lvl].sigmoid()
-            bce = -(p_t * p_s.log() + (1 - p_t) * (1 - p_s).log()).sum(1)
-            head += (hsm * bce).sum() / hsm.sum()
-    assert float(losses['loss_ifkd_feat']) == pytest.approx(
-        0.5 * float(feat), rel=2e-3)
-    assert float(losses['loss_ifkd_head']) == pytest.approx(
-        2.0 * float(head), rel=2e-3)
-    # the paper's 1/C normalisation (default) divides L_feat by C = 32
-    model.feat_norm = 'mask_sum_channel_mean'
-    assert float(model.loss(inputs, samples)['loss_ifkd_feat']) == \
-        pytest.approx(0.5 * float(feat) / 32, rel=2e-3)
+        masks = torch.stack(
+            [s.gt_sem_seg.sem_seg.float() / 255 for s in samples])
+        expected = model.distill_loss.loss(t_feats, t_cls, s_feats, s_cls,
+                                           masks)
+        # the terms depend on the pyramids, the logits and the mask
+        swapped = model.distill_loss.loss(t_feats, s_cls, s_feats, t_cls,
+                                          masks)
+        # EDE level 2 with and without the mask (paper mode: T + M; the
+        # mmosar mode's freshly initialised generator barely responds)
+        level2 = [
+            model.distill_loss.level_terms(2, t_feats[2], t_cls[2],
+                                           s_feats[2], s_cls[2], m)['feat']
+            for m in (masks, None)
+        ]
+    for key in ('loss_ifkd_feat', 'loss_ifkd_head'):
+        assert torch.allclose(losses[key], expected[key], rtol=1e-5), key
+        assert not torch.allclose(swapped[key], expected[key], rtol=1e-3)
+    if mode == 'paper':
+        assert not torch.allclose(level2[0], level2[1], rtol=1e-2)
 
 
 def test_two_stage_distils_the_rpn_and_predicts_with_the_student():
-    model = build(tiny_faster_rcnn, adapter='per_level',
+    model = build(tiny_faster_rcnn, distill_loss=dict(adapter='per_level'),
                   ede_mask_source='external',
                   external_model=dict(type='ConvMaskPredictor', width=4))
-    assert model.distill_head == 'rpn_head' and len(model.adapters) == 5
+    assert model.distill_head == 'rpn_head'
+    assert len(model.distill_loss.adapters) == 5
     assert model.external_model is not None
     assert not any('external' in k for k in model.state_dict())
     inputs, samples = batch(with_mask=False)
@@ -241,11 +242,50 @@ def test_class_logits_branch_equals_full_head(builder, head):
 
 
 def test_bad_configuration_errors():
-    with pytest.raises(ValueError, match='both FDR and EDE'):
-        build(fdr_levels=(0, 1), ede_levels=(1, 2))
+    with pytest.raises(ValueError, match=r'levels \[5\]'):
+        build(distill_loss=dict(ede_levels=(2, 5)))
+    with pytest.raises(ValueError, match='ede_mask_source'):
+        build(ede_mask_source='sam')
     with pytest.raises(ValueError, match='external_model'):
         build(ede_mask_source='external')
     with pytest.raises(FileNotFoundError, match='teacher checkpoint'):
         build(teacher_ckpt='/nonexistent/teacher.pth')
     with pytest.raises(FileNotFoundError, match='student config'):
         build(student='configs/ifkd/no_such_config.py')
+
+
+def test_released_checkpoint_loads_strictly_in_released_mode():
+    """A released-style detector state dict (student modules at the top
+    level, the 7 distillation tensors under their released names, the
+    teacher as a submodule) converts and loads strictly into a
+    released-mode distiller; the default mode has no place for the released
+    complex filter."""
+    from mmosar.models.distillers import convert_ifkd_checkpoint
+    from mmosar.models.distillers.ifkd_converter import DISTILL_KEYS
+    from mmosar.testing.equivalence.ifkd import RELEASED_DISTILL_LOSS
+    from mmosar.utils.checkpoint import (
+        StateDictMismatchError,
+        load_state_dict_strict,
+    )
+    model = build(distill_loss=RELEASED_DISTILL_LOSS)
+    own = model.state_dict()
+    g = torch.Generator().manual_seed(0)
+    released = {
+        k[len('student.'):]: torch.randn(v.shape, generator=g)
+        if v.dtype.is_floating_point else v
+        for k, v in own.items() if k.startswith('student.')
+    }
+    for name, ours in DISTILL_KEYS.items():
+        released[name] = torch.randn(own['distill_loss.' + ours].shape,
+                                     generator=g)
+    released['teacher.backbone.conv1.weight'] = torch.zeros(1)
+    converted, counts = convert_ifkd_checkpoint(released, 'released.pth')
+    assert counts['teacher'] == 1 and counts['distill'] == 7
+    load_state_dict_strict(model, converted, 'released.pth')
+    assert torch.equal(model.distill_loss.fdr.filter_weight,
+                       released['complex_weight'])
+    assert torch.equal(model.student.backbone.conv1.weight,
+                       released['backbone.conv1.weight'])
+    with pytest.raises(StateDictMismatchError,
+                       match='distill_loss.fdr.filter_weight'):
+        load_state_dict_strict(build(), converted, 'released.pth')

@@ -43,7 +43,7 @@ def test_low_pass_matches_numpy(shape, ratio):
     np.testing.assert_allclose(got, np_low_pass(x, ratio), atol=1e-10)
 
 
-def test_all_pass_identity_filter_returns_input():
+def test_all_pass_window_returns_input():
     fdr = FrequencyDomainReconstruction(channels=4, ratio=100.0)
     x = torch.randn(2, 4, 7, 9)
     out = fdr(x, torch.ones(2, 7, 9))
@@ -66,23 +66,88 @@ def test_reconstruction_matches_numpy():
     np.testing.assert_allclose(got.detach().numpy(), expected, atol=1e-8)
 
 
-def test_normalised_filter_cannot_collapse():
-    fdr = FrequencyDomainReconstruction(channels=3, ratio=0.2)
-    x, frs = torch.randn(1, 3, 6, 6), torch.rand(1, 6, 6)
-    before = fdr(x, frs)
+def hard_easy_pair(channels=16, size=16):
+    """Teacher ``T`` and student ``S``: the first half of the channels is
+    easy (``S = T + 0.1 noise``), the second half hard (``S`` independent
+    of ``T``), so the distillation signal sits in the hard channels."""
+    g = torch.Generator().manual_seed(0)
+    shape = (2, channels, size, size)
+    t = torch.randn(shape, generator=g, dtype=torch.float64)
+    s = t + 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
+    s[:, channels // 2:] = torch.randn(
+        (2, channels // 2, size, size), generator=g, dtype=torch.float64)
+    frs = torch.rand((2, size, size), generator=g, dtype=torch.float64)
+    return t, s, frs
+
+
+def train_filter_alone(fdr, t, s, frs, steps=300):
+    """SGD on the FDR parameters only, features fixed; returns the loss
+    before and after and the per-channel factor the filter puts on each
+    channel's squared difference (normalised to mean 1)."""
+    def loss():
+        return ((fdr(t, frs, is_teacher=True, edit=True) -
+                 fdr(s, frs, edit=True))**2).mean()
+
+    def channel_weight():
+        w = fdr.channel_filter()
+        if w is None:
+            return torch.ones(t.shape[1], dtype=torch.float64)
+        w = w.detach().abs()
+        # both sides filtered: the loss of channel c scales with |w_c|^2;
+        # student side only: the student's gradient scales with |w_c|
+        w = w if fdr.impl == 'paper' and fdr.filter == 'student' else w**2
+        return w / w.mean()
+
     with torch.no_grad():
-        fdr.filter_weight.mul_(1e-3)  # shrinking w changes nothing
-    assert torch.allclose(fdr(x, frs), before, atol=1e-4)
-    # the raw (unnormalised) filter would shrink the output
-    raw = FrequencyDomainReconstruction(channels=3, normalize_filter=False)
+        before = float(loss())
+    params = list(fdr.parameters())
+    if params:
+        optim = torch.optim.SGD(params, lr=0.5)
+        for _ in range(steps):
+            optim.zero_grad()
+            loss().backward()
+            optim.step()
     with torch.no_grad():
-        raw.filter_weight.mul_(1e-3)
-    assert raw(x, frs).abs().max() < 1e-2 * x.abs().max()
+        after = float(loss())
+    return before, after, channel_weight()
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(impl='released'),
+    dict(impl='paper', filter='shared'),
+    dict(impl='paper', filter='student'),
+])
+def test_learnable_filters_drift_onto_the_easy_channels(kwargs):
+    """Trained alone on fixed features, a learnable filter lowers the loss
+    with no change of the student by moving its weight off the hard
+    channels (issue 15 point 7; the released filter does too)."""
+    t, s, frs = hard_easy_pair()
+    torch.manual_seed(0)
+    fdr = FrequencyDomainReconstruction(channels=16, **kwargs).double()
+    before, after, weight = train_filter_alone(fdr, t, s, frs)
+    hard_share = float(weight[8:].sum() / weight.sum())
+    assert after < 0.8 * before
+    assert hard_share < 0.3  # from 0.5 (released: ~0.5 at its random init)
+
+
+def test_fixed_filter_keeps_every_channel_weight():
+    """The default filter has nothing to train: after the same procedure
+    the loss, the output and the equal channel weights are unchanged."""
+    t, s, frs = hard_easy_pair()
+    fdr = FrequencyDomainReconstruction(channels=16).double()
+    assert fdr.filter == 'fixed' and not list(fdr.parameters())
+    out = fdr(s, frs)
+    before, after, weight = train_filter_alone(fdr, t, s, frs)
+    assert after == before
+    assert torch.equal(weight, torch.ones(16, dtype=torch.float64))
+    assert torch.equal(fdr(s, frs), out)
+    # with an all-ones FRS mask the fixed FDR is the identity
+    assert torch.allclose(fdr(s, torch.ones_like(frs)), s, atol=1e-12)
 
 
 def test_student_only_filter_leaves_teacher_unfiltered():
     fdr = FrequencyDomainReconstruction(
-        channels=2, ratio=100.0, filter_branch='student')
+        channels=2, ratio=100.0, filter='student')
     with torch.no_grad():
         fdr.filter_weight.copy_(torch.tensor([1.0, 3.0]))
     x, ones = torch.randn(1, 2, 5, 5), torch.ones(1, 5, 5)
@@ -91,23 +156,21 @@ def test_student_only_filter_leaves_teacher_unfiltered():
     assert torch.allclose(fdr(x, ones)[:, 1], 1.5 * x[:, 1], atol=1e-5)
 
 
-def test_released_impl():
-    fdr = FrequencyDomainReconstruction(channels=4, impl='released', p=1.0)
-    x = torch.randn(2, 4, 6, 6)
-    out = fdr(x, torch.rand(2, 6, 6))
-    assert out.shape == x.shape and (out >= 0).all()
-    with pytest.raises(ValueError, match='square'):
-        fdr(torch.randn(1, 4, 6, 8), torch.rand(1, 6, 8))
-    # without the edit the output is |w| * |x| (released p branch)
-    fdr.p = 0.0
-    w = torch.view_as_complex(fdr.filter_weight.detach()).abs()
+def test_released_impl_skip_branch_and_square_maps():
+    """Released FDR (the edit branch is checked against the fixture by
+    test_ifkd_equivalence.py): without the edit it is ``|w_c| |x|``."""
+    fdr = FrequencyDomainReconstruction(channels=4, impl='released').double()
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64)
+    w = torch.view_as_complex(fdr.filter_weight.detach())[0].abs()
     assert torch.allclose(
-        fdr(x, torch.rand(2, 6, 6)), w[None, :, None, None] * x.abs(),
-        atol=1e-6)
+        fdr(x, torch.rand(2, 6, 6), edit=False),
+        w[None, :, None, None] * x.abs(), atol=1e-15)
+    with pytest.raises(ValueError, match='square'):
+        fdr(torch.randn(1, 4, 6, 8), torch.rand(1, 6, 8), edit=True)
 
 
 def test_bad_options():
     with pytest.raises(ValueError):
         FrequencyDomainReconstruction(impl='nope')
     with pytest.raises(ValueError):
-        FrequencyDomainReconstruction(filter_branch='teacher')
+        FrequencyDomainReconstruction(filter='teacher')

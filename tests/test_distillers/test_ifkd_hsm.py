@@ -79,14 +79,18 @@ def test_expmap_matches_formula():
 
 def test_hsm_mask_per_location_matches_numpy():
     torch.manual_seed(0)
-    t = torch.randn(2, 8, 3, 4)
-    s = torch.randn(2, 8, 3, 4, requires_grad=True)
+    # float64; the second sample 5x larger, so that a batch-wide instead of
+    # the per-sample scale would show
+    scale = torch.tensor([1.0, 5.0], dtype=torch.float64)[:, None, None,
+                                                          None]
+    t = torch.randn(2, 8, 3, 4, dtype=torch.float64) * scale
+    s = (torch.randn(2, 8, 3, 4, dtype=torch.float64) *
+         scale).requires_grad_(True)
     hsm = HyperbolicSimilarityMask(curvature=1.0, ball_map='scale')
     mask = hsm(t, s)
     assert mask.shape == (2, 3, 4) and not mask.requires_grad
     # reference: common per-sample scale, then the numpy distance per pixel
-    tn, sn = t.numpy().astype(np.float64), s.detach().numpy().astype(
-        np.float64)
+    tn, sn = t.numpy(), s.detach().numpy()
     for b in range(2):
         largest = max(
             np.linalg.norm(tn[b], axis=0).max(),
@@ -96,6 +100,7 @@ def test_hsm_mask_per_location_matches_numpy():
             for j in range(4):
                 ref = np_distance(tn[b, :, i, j] * scale,
                                   sn[b, :, i, j] * scale, 1.0)
-                assert float(mask[b, i, j]) == pytest.approx(ref, rel=1e-3)
+                assert float(mask[b, i, j]) == pytest.approx(ref, rel=1e-10)
     # identical features -> zero mask
-    assert torch.allclose(hsm(t, t), torch.zeros(2, 3, 4), atol=1e-3)
+    assert torch.allclose(hsm(t, t), torch.zeros(2, 3, 4).double(),
+                          atol=1e-12)

@@ -87,3 +87,73 @@ def test_shiprs_bad_level_id(tmp_path):
                               pipeline=[])
     with pytest.raises(ValueError, match='level'):
         ShipRSImageNetDataset(data_root=str(tmp_path), level=4, pipeline=[])
+
+
+def make_shiprs_layout(root: Path, splits: dict) -> None:
+    """ShipRSImageNet's VOC_Format layout: ImageSets lists of ``<id>.bmp``
+    lines, ``Annotations/<id>.xml``, ``JPEGImages/<id>.bmp``."""
+    import cv2
+    import numpy as np
+    for split, ids in splits.items():
+        write(root / 'ImageSets' / f'{split}.txt',
+              ''.join(f'{i}.bmp\n' for i in ids))
+        for n, img_id in enumerate(ids):
+            write(root / 'Annotations' / f'{img_id}.xml',
+                  SHIP_XML.format(name=img_id, level3=6 + n))
+            image = np.full((64, 64, 3), 40 * n, dtype=np.uint8)
+            (root / 'JPEGImages').mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(root / 'JPEGImages' / f'{img_id}.bmp'),
+                               image)
+
+
+def test_shiprs_real_layout_with_the_paper_splits(tmp_path, repo_root):
+    """The dataset config on the released layout: train + val lists for
+    training (their ``.bmp`` entries read as ids), test for evaluation,
+    images loaded through the config's pipelines."""
+    from mmengine.config import Config
+
+    from mmosar.registry import DATASETS
+    root = tmp_path / 'ShipRSImageNet' / 'VOC_Format'
+    make_shiprs_layout(root, dict(train=['000001', '000002'],
+                                  val=['000003'], test=['000004', '000005']))
+    cfg = Config.fromfile(
+        str(repo_root / 'configs/_base_/datasets/shiprsimagenet.py'))
+    train_cfg = cfg.train_dataloader.dataset
+    train_cfg.update(data_root=str(root) + '/')
+    train = DATASETS.build(train_cfg)
+    assert [train.get_data_info(i)['img_id'] for i in range(len(train))] \
+        == ['000001', '000002', '000003']
+    sample = train[2]
+    classes = train.metainfo['classes']
+    # level_3 ids 6 + n: Nimitz (6), then Midway (7), ...
+    assert classes[int(sample['data_samples'].gt_instances.labels[0])] \
+        == 'Nimitz'
+    assert tuple(sample['inputs'].shape) == (3, 800, 800)
+    assert sample['data_samples'].img_path.endswith('JPEGImages/000003.bmp')
+
+    test_cfg = cfg.test_dataloader.dataset
+    test_cfg.update(data_root=str(root) + '/')
+    test = DATASETS.build(test_cfg)
+    infos = [test.get_data_info(i) for i in range(len(test))]
+    assert [i['img_id'] for i in infos] == ['000004', '000005']
+    assert [classes[i['instances'][0]['bbox_label']] for i in infos] == [
+        'Nimitz', 'Midway'
+    ]
+    assert tuple(test[0]['inputs'].shape) == (3, 800, 800)
+
+
+def test_id_lists_errors_name_the_file_and_line(tmp_path):
+    root = tmp_path / 'VOC_Format'
+    make_shiprs_layout(root, dict(train=['000001'], val=['000002']))
+    write(root / 'ImageSets' / 'val.txt', '000002.bmp\n\n000001.bmp\n')
+    with pytest.raises(ValueError, match=r"val\.txt:3: image '000001' is "
+                       r'already listed in .*train\.txt:1'):
+        ShipRSImageNetDataset(
+            data_root=str(root),
+            ann_file=['ImageSets/train.txt', 'ImageSets/val.txt'],
+            pipeline=[])
+    write(root / 'ImageSets' / 'test.txt', '000009.bmp\n')
+    with pytest.raises(FileNotFoundError, match=r'000009\.xml of image '
+                       r"'000009'"):
+        ShipRSImageNetDataset(data_root=str(root),
+                              ann_file='ImageSets/test.txt', pipeline=[])

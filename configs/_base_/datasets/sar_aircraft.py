@@ -1,8 +1,7 @@
 # SAR-AIRcraft-1.0 (Gaofen-3 spotlight SAR, 1 m; 7 aircraft classes,
 # horizontal boxes) in its VOC layout:
 #   data/SAR-AIRcraft-1.0/{JPEGImages,Annotations}/<id>.{jpg,xml}
-#   data/SAR-AIRcraft-1.0/ImageSets/Main/{train,val,test}.txt and
-#   trainval.txt (= cat train.txt val.txt)
+#   data/SAR-AIRcraft-1.0/ImageSets/Main/{train,val,test}.txt
 # IFKD trains on train+val (3,489 images) and tests on test (879).
 # COCO-style bbox mAP / AP50 / AP75 as in the paper.
 dataset_type = 'SARAircraftDataset'
@@ -46,8 +45,8 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        # train + val of the official split (cat train.txt val.txt)
-        ann_file='ImageSets/Main/trainval.txt',
+        # train + val of the official split
+        ann_file=['ImageSets/Main/train.txt', 'ImageSets/Main/val.txt'],
         img_subdir='JPEGImages',
         filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline))

@@ -1,11 +1,14 @@
 # ShipRSImageNet (Zhang et al., JSTARS 2021) in its VOC_Format layout:
 #   data/ShipRSImageNet/VOC_Format/{JPEGImages,Annotations}/
 #   data/ShipRSImageNet/VOC_Format/ImageSets/{train,val,test}.txt
-# (ImageSets list image file names with the .bmp suffix; write id lists or
-# strip it). Level 3: 50 fine-grained classes. Test labels are not public:
-# IFKD's "2,748 train / 678 test" = train+val / test; we train on train and
-# evaluate on val as the official mmdet configs do. HBB boxes (the OBB
-# polygons are kept in the instances as `polygon`).
+# The ImageSets lists name image files (`xxx.bmp`); the dataset reads them
+# as image id `xxx` with annotation `Annotations/xxx.xml`. Level 3: 50
+# fine-grained classes. IFKD's split: train + val for training (the paper's
+# 2,748 images) and test for evaluation (the paper says 678 test images;
+# 3,435 - 2,748 = 687; counts not verified here). Evaluating needs annotated
+# test XMLs: with a copy whose test XMLs hold no <object>, evaluate on val
+# instead (and train on train only). HBB boxes (the OBB polygons are kept in the
+# instances as `polygon`).
 dataset_type = 'ShipRSImageNetDataset'
 data_root = 'data/ShipRSImageNet/VOC_Format/'
 backend_args = None
@@ -46,7 +49,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='ImageSets/train.txt',
+        ann_file=['ImageSets/train.txt', 'ImageSets/val.txt'],
         img_subdir='JPEGImages',
         level=shiprs_level,
         filter_cfg=dict(filter_empty_gt=True),
@@ -60,7 +63,7 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='ImageSets/val.txt',
+        ann_file='ImageSets/test.txt',
         img_subdir='JPEGImages',
         level=shiprs_level,
         test_mode=True,

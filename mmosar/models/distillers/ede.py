@@ -2,11 +2,13 @@
 
 A frozen external segmentation model (MobileSAM in the paper) looks at the
 input image; its foreground probability ``sigmoid(external(x))`` is resized
-to a teacher FPN level and perturbs the teacher feature through a learnable
-generator ``G = Conv3x3 -> ReLU -> Conv3x3``:
-``EDE(T) = T + G(M * T)`` (residual, single-stage released code) or
-``G(M * T)`` (two-stage released code). The perturbed teacher feature is the
-imitation target of the student on the low-resolution FPN levels.
+to a teacher FPN level and perturbs the teacher feature, directly
+(``T + M``, paper eq. 1) or through a learnable generator
+``G = Conv3x3 -> ReLU -> Conv3x3``: ``EDE(T) = T + G(M * T)`` (residual,
+single-stage released code) or ``G(M * T)`` (two-stage released code).
+The perturbed teacher feature is the imitation target of the student (on
+the low-resolution FPN levels in the released split, on every level in the
+paper's eq. 12).
 
 The external model is any registered module mapping the normalised input
 batch ``(B, 3, H, W)`` to mask logits ``(B, 1, h, w)`` covering the same
@@ -96,30 +98,53 @@ class ConvMaskPredictor(nn.Module):
 
 @MODELS.register_module()
 class ExternalDisturbanceEnhancement(nn.Module):
-    """EDE generator applied to one teacher FPN level.
+    """EDE applied to one teacher FPN level.
+
+    ``P = M * T`` (``combine='multiply'``, released code) or ``T + M``
+    (``'add'``, paper eq. 1), with ``M`` the external mask resized to the
+    level; the output is ``T + G(P)`` (``residual``, released single-stage),
+    ``G(P)`` (released two-stage) or ``P`` (``generator=False``, paper eq.
+    1: no generator). ``G = Conv3x3 -> ReLU -> Conv3x3`` is learnable and
+    sits on the teacher side of the imitation loss: trained by that loss it
+    can move the target towards what the student already produces (see
+    configs/ifkd/README.md).
 
     Args:
         channels: Teacher feature channels.
-        residual: Add the teacher feature back (``T + G(.)``).
-        combine: How the mask perturbs the feature before ``G``:
-            ``'multiply'`` (``M * T``, released code) or ``'add'``
-            (``T + M``, paper eq. 1).
+        residual: Add the teacher feature back (``T + G(P)``); only with
+            the generator.
+        combine: ``'multiply'`` or ``'add'``.
+        generator: Use the learnable generator ``G``.
+        binarize: Threshold the probability at 0.5 before resizing (the
+            released code uses MobileSAM's binary ``masks``, i.e. logits
+            > 0; the paper uses the sigmoid probability).
     """
 
     def __init__(self,
                  channels: int = 256,
                  residual: bool = True,
-                 combine: str = 'multiply') -> None:
+                 combine: str = 'multiply',
+                 generator: bool = True,
+                 binarize: bool = False) -> None:
         super().__init__()
         if combine not in COMBINES:
             raise ValueError(
                 f'combine must be one of {COMBINES}, got {combine!r}')
         self.residual = residual
         self.combine = combine
+        self.binarize = binarize
         self.generator = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1))
+            nn.Conv2d(channels, channels, 3, padding=1)) if generator else None
+
+    @staticmethod
+    def resize_mask(mask: Tensor, size) -> Tensor:
+        """``phi_EDE``: bilinear resize (``align_corners=False``) of the
+        ``(B, 1, h, w)`` mask to the level's ``(H, W)`` (the released code
+        resized to ``(C, H)``, which fails; this is its repair)."""
+        return F.interpolate(
+            mask, size=tuple(size), mode='bilinear', align_corners=False)
 
     def forward(self, teacher: Tensor, mask: Tensor) -> Tensor:
         """Perturbed teacher feature.
@@ -133,12 +158,12 @@ class ExternalDisturbanceEnhancement(nn.Module):
         Returns:
             ``(B, C, H, W)``.
         """
-        mask = F.interpolate(
-            mask.to(teacher.dtype),
-            size=teacher.shape[-2:],
-            mode='bilinear',
-            align_corners=False)
+        if self.binarize:
+            mask = mask > 0.5
+        mask = self.resize_mask(mask.to(teacher.dtype), teacher.shape[-2:])
         perturbed = teacher * mask if self.combine == 'multiply' \
             else teacher + mask
+        if self.generator is None:
+            return perturbed
         out = self.generator(perturbed)
         return teacher + out if self.residual else out

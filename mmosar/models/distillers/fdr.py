@@ -2,17 +2,19 @@
 
 A feature map is moved to the frequency domain per channel, its low
 frequencies (a centred square window) are re-weighted in space by the FRS
-mask (the teacher's largest class probability per location), a learnable
-per-channel frequency filter is applied and the result is moved back. IFKD
+mask (the teacher's largest class probability per location), a per-channel
+frequency filter is applied and the result is moved back. IFKD
 applies FDR to the teacher and to the adapted student feature before the
 feature-imitation loss on the high-resolution FPN levels.
 """
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
 from mmosar.registry import MODELS
 
-FILTER_BRANCHES = ('both', 'student')
+FILTERS = ('fixed', 'shared', 'student')
 IMPLS = ('paper', 'released')
 
 
@@ -39,17 +41,6 @@ def low_pass_window(height: int,
     u = (torch.arange(height, device=device) - height // 2).abs()
     v = (torch.arange(width, device=device) - width // 2).abs()
     return (torch.maximum(u[:, None], v[None, :]) <= half).float()
-
-
-def shifted_spectrum(x: Tensor) -> Tensor:
-    """Centred 2-D DFT over the two last (spatial) axes (eq. 3)."""
-    return torch.fft.fftshift(torch.fft.fft2(x, dim=(-2, -1)), dim=(-2, -1))
-
-
-def from_shifted_spectrum(spectrum: Tensor) -> Tensor:
-    """Inverse of :func:`shifted_spectrum` (complex result)."""
-    return torch.fft.ifft2(
-        torch.fft.ifftshift(spectrum, dim=(-2, -1)), dim=(-2, -1))
 
 
 def low_pass(x: Tensor, ratio: float) -> Tensor:
@@ -79,27 +70,39 @@ def low_pass(x: Tensor, ratio: float) -> Tensor:
 class FrequencyDomainReconstruction(nn.Module):
     """FDR module.
 
-    ``impl='paper'`` (default, fixed): FFT over ``(H, W)``;
-    ``F_hat = (F_h + DFT(IDFT(F_l) * M_FRS)) * W``; output ``IDFT(F_hat)``.
-    ``W`` is one learnable weight per channel initialised to 1 (identity):
-    the paper's ``U x V x C`` filter cannot have a fixed ``U x V`` when the
-    feature size follows the input, and for a frequency-independent filter
-    a complex phase would not survive the real output, so ``W`` is real.
-    Because ``W`` is constant over frequencies, the output is computed as
-    ``W_c * (f + (M_FRS - 1) * f^l)`` with ``f^l`` from :func:`low_pass`,
-    which equals eq. 8 exactly at the cost of one real FFT pair. With
-    ``normalize_filter`` ``W`` is divided by its mean magnitude over
-    channels, so the loss cannot drive it to zero;
-    ``filter_branch='student'`` applies it to the student only (the teacher
-    target is then never filtered).
+    ``impl='paper'`` (default): FFT over ``(H, W)``;
+    ``F_hat = (F_h + DFT(IDFT(F_l) * M_FRS)) * W``; output ``IDFT(F_hat)``
+    (eqs. 3-8). ``W`` is one real weight per channel, chosen by ``filter``:
 
-    ``impl='released'`` mimics the released code: the feature is permuted to
-    ``(B, W, C, H)`` so the 2-D FFT runs over (channel, height); the window
-    is sized from ``min(C, H)``; ``M_FRS`` multiplies the shifted low
-    frequencies directly (needs square maps); the per-channel complex weight
-    (``N(0, 0.02^2)`` init, shared by teacher and student) multiplies the
-    inverse transform whose magnitude is returned; without the spectrum
-    edit (probability ``1 - p``) the output is ``|w| * |x|``.
+    * ``'fixed'`` (default): ``W = 1``, no parameter. A filter trained by
+      the feature-imitation loss it multiplies can only lower that loss by
+      moving weight off the channels where teacher and student disagree,
+      i.e. off the distillation signal (the released filter does; see
+      ``tests/test_distillers/test_ifkd_fdr.py``), so it is fixed.
+    * ``'shared'``: learnable, applied to teacher and student, divided by
+      its mean magnitude over channels (cannot shrink to 0, but drifts
+      onto the easy channels).
+    * ``'student'``: learnable, normalised, on the student side only (the
+      teacher target is never filtered).
+
+    The paper's ``U x V x C`` filter cannot have a fixed ``U x V`` when the
+    feature size follows the input, and for a frequency-independent filter
+    a complex phase would not survive the real output, so ``W`` is real per
+    channel. Because ``W`` is constant over frequencies, the output is
+    computed as ``W_c * (f + (M_FRS - 1) * f^l)`` with ``f^l`` from
+    :func:`low_pass`, which equals eq. 8 exactly at the cost of one real FFT
+    pair.
+
+    ``impl='released'`` computes what the released ``forward_FRD`` does:
+    the feature is permuted to ``(B, W, C, H)`` so the 2-D FFT
+    (``norm='ortho'``) runs over (channel, height); after ``fftshift`` the
+    window is sized from ``min(C, H)``; ``M_FRS[:, :, None, :]`` multiplies
+    the low frequencies directly (its row index pairs with the permuted
+    width axis, its column index with the frequency-height axis: square
+    maps only); the inverse transform is multiplied by one complex weight
+    per channel (``filter_weight`` ``(1, C, 2)``, ``N(0, 0.02^2)``, shared
+    by teacher and student, not normalised) and its magnitude is returned.
+    Without the spectrum edit the output is ``|w_c| |IDFT(DFT(x))|``.
 
     Args:
         channels: Feature channels ``C``.
@@ -107,8 +110,7 @@ class FrequencyDomainReconstruction(nn.Module):
         p: Probability of applying the spectrum edit per call (paper 1.0,
             released 0.5). Only used in training mode.
         impl: ``'paper'`` or ``'released'``.
-        normalize_filter: Divide ``W`` by its mean magnitude (paper impl).
-        filter_branch: ``'both'`` or ``'student'`` (paper impl).
+        filter: ``'fixed'``, ``'shared'`` or ``'student'`` (paper impl).
     """
 
     def __init__(self,
@@ -116,51 +118,57 @@ class FrequencyDomainReconstruction(nn.Module):
                  ratio: float = 0.1,
                  p: float = 1.0,
                  impl: str = 'paper',
-                 normalize_filter: bool = True,
-                 filter_branch: str = 'both') -> None:
+                 filter: str = 'fixed') -> None:
         super().__init__()
         if impl not in IMPLS:
             raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
-        if filter_branch not in FILTER_BRANCHES:
-            raise ValueError(f'filter_branch must be one of '
-                             f'{FILTER_BRANCHES}, got {filter_branch!r}')
+        if filter not in FILTERS:
+            raise ValueError(
+                f'filter must be one of {FILTERS}, got {filter!r}')
         self.ratio = ratio
         self.p = p
         self.impl = impl
-        self.normalize_filter = normalize_filter
-        self.filter_branch = filter_branch
+        self.filter = filter
         if impl == 'released':
-            # (C, 2): real and imaginary part of a complex weight per channel
+            # real and imaginary part of a complex weight per channel
             self.filter_weight = nn.Parameter(
-                torch.randn(channels, 2) * 0.02)
-        else:
+                torch.randn(1, channels, 2) * 0.02)
+        elif filter != 'fixed':
             self.filter_weight = nn.Parameter(torch.ones(channels))
 
-    def channel_filter(self) -> Tensor:
-        """Per-channel filter ``(C,)`` as applied (complex if released)."""
+    def channel_filter(self) -> Optional[Tensor]:
+        """Per-channel filter ``(C,)`` as applied (complex if released),
+        None for the fixed identity filter."""
         if self.impl == 'released':
-            return torch.view_as_complex(self.filter_weight.contiguous())
+            return torch.view_as_complex(self.filter_weight.contiguous())[0]
+        if self.filter == 'fixed':
+            return None
         w = self.filter_weight
-        if self.normalize_filter:
-            w = w / w.abs().mean().clamp_min(1e-12)
-        return w
+        return w / w.abs().mean().clamp_min(1e-12)
 
-    def forward(self, x: Tensor, frs_mask: Tensor,
-                is_teacher: bool = False) -> Tensor:
+    def forward(self,
+                x: Tensor,
+                frs_mask: Tensor,
+                is_teacher: bool = False,
+                edit: Optional[bool] = None) -> Tensor:
         """Reconstruct ``x``.
 
         Args:
             x: Feature ``(B, C, H, W)``.
             frs_mask: FRS mask ``(B, H, W)`` in [0, 1].
             is_teacher: Whether ``x`` is the teacher feature (decides the
-                filter with ``filter_branch='student'``).
+                filter with ``filter='student'``).
+            edit: Apply the spectrum edit (True) or skip it (False); None
+                draws it with probability ``p`` in training mode (always in
+                eval mode).
 
         Returns:
             Reconstructed feature ``(B, C, H, W)`` (half precision inputs
             are computed and returned in float32: FFTs need it).
         """
-        edit = not self.training or self.p >= 1 or \
-            torch.rand(()).item() < self.p
+        if edit is None:
+            edit = not self.training or self.p >= 1 or \
+                torch.rand(()).item() < self.p
         if x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()
         frs_mask = frs_mask.to(x.dtype)
@@ -169,27 +177,25 @@ class FrequencyDomainReconstruction(nn.Module):
         if edit:
             # F_h + DFT(f^l * M) = DFT(f + (M - 1) f^l)
             x = x + (frs_mask[:, None] - 1) * low_pass(x, self.ratio)
-        if is_teacher and self.filter_branch == 'student':
+        w = self.channel_filter()
+        if w is None or (is_teacher and self.filter == 'student'):
             return x
-        return x * self.channel_filter().to(x.dtype)[None, :, None, None]
+        return x * w.to(x.dtype)[None, :, None, None]
 
     def _forward_released(self, x: Tensor, frs_mask: Tensor,
                           edit: bool) -> Tensor:
-        w = self.channel_filter()[None, :, None, None]
-        if not edit:
-            return (w * x).abs()
         height, width = x.shape[-2:]
-        if height != width:
+        if edit and height != width:
             raise ValueError(
                 "FDR impl='released' multiplies the FRS mask into the "
                 f'spectrum and needs square maps, got {height}x{width}')
         xp = x.permute(0, 3, 1, 2)  # (B, W, C, H): FFT over (C, H)
-        spectrum = shifted_spectrum(xp)
-        window = low_pass_window(*xp.shape[-2:], self.ratio, x.device)
-        # the mask's (H, W) lands on the (C, H) spectrum via broadcasting
-        # of its last axis with H (square maps): spectrum[b, w', c, h] *
-        # M[b, w', h] for the low frequencies, as the released code does.
-        frs = frs_mask[:, :, None, :].to(spectrum.dtype)
-        spectrum = spectrum * (1 - window) + spectrum * window * frs
-        out = from_shifted_spectrum(spectrum).permute(0, 2, 3, 1)
-        return (w * out).abs()
+        spectrum = torch.fft.fft2(xp, norm='ortho')
+        if edit:
+            spectrum = torch.fft.fftshift(spectrum, dim=(-2, -1))
+            window = low_pass_window(*xp.shape[-2:], self.ratio, x.device)
+            frs = frs_mask[:, :, None, :]
+            spectrum = spectrum * window * frs + spectrum * (1 - window)
+            spectrum = torch.fft.ifftshift(spectrum, dim=(-2, -1))
+        out = torch.fft.ifft2(spectrum, norm='ortho').permute(0, 2, 3, 1)
+        return (out * self.channel_filter()[None, :, None, None]).abs()

@@ -2,19 +2,11 @@
 
 :class:`IFKDDistiller` wraps an mmdet student detector (single-stage, e.g.
 RetinaNet, or two-stage, e.g. Faster R-CNN) and a frozen teacher of the same
-framework. Training adds to the student's own losses
-
-``alpha * L_feat + beta * L_head``
-
-over the FPN levels, where per level ``l`` (``T``: teacher feature, ``S``:
-student feature, ``A``: adapter conv, ``M``: HSM mask):
-
-* ``L_feat = sum_{b,c,h,w} M (T~ - S~)^2 / (C sum M)`` with ``T~ = FDR(T)``,
-  ``S~ = FDR(A(S))`` on the FDR levels, ``T~ = EDE(T)``, ``S~ = A(S)`` on
-  the EDE levels, and plain ``T``, ``A(S)`` elsewhere;
-* ``L_head = sum_{b,h,w} M sum_c BCE(sigmoid(s), sigmoid(t)) / sum M`` on
-  the classification logits of the distilled head (RetinaNet: ``bbox_head``
-  class scores; Faster R-CNN: ``rpn_head`` objectness).
+framework. Training adds to the student's own losses the terms of
+:class:`~.ifkd_loss.IFKDDistillLoss` (``alpha * L_feat + beta * L_head`` over
+the FPN levels) on the FPN features and the classification logits of the
+distilled head (RetinaNet: ``bbox_head`` class scores; Faster R-CNN:
+``rpn_head`` objectness).
 
 The teacher (and the external EDE model) are held outside the module tree:
 they are not in ``parameters()``/``state_dict()``, so they are neither
@@ -34,8 +26,6 @@ from torch import Tensor, nn
 
 from mmosar.registry import MODELS
 
-ADAPTERS = ('shared', 'per_level')
-FEAT_NORMS = ('mask_sum', 'mask_sum_channel_mean')
 MASK_SOURCES = ('cache', 'external', 'none')
 
 
@@ -137,28 +127,15 @@ class IFKDDistiller(BaseModel):
             model config dict (mmdet RetinaNet / FasterRCNN...).
         teacher_config: Teacher config file path or model config dict.
         teacher_ckpt: Teacher weights file (None only for tests / toys).
-        alpha: Weight of ``L_feat``. Paper 0.06; released code 1e-4.
-        beta: Weight of ``L_head``. Paper 0.5; released code 1e-3.
-        num_levels: Number of FPN levels distilled (from the first).
-        student_channels: Student FPN channels.
-        teacher_channels: Teacher FPN channels.
-        adapter: ``'shared'`` (one Conv3x3 for all levels, released code)
-            or ``'per_level'``.
-        fdr_levels: Levels where FDR is applied (released: 0, 1).
-        ede_levels: Levels where EDE is applied (released: 2, 3, 4).
-        fdr: :class:`FrequencyDomainReconstruction` config.
-        ede: :class:`ExternalDisturbanceEnhancement` config.
-        hsm: :class:`HyperbolicSimilarityMask` config.
+        distill_loss: :class:`~.ifkd_loss.IFKDDistillLoss` config (loss
+            weights, levels, FDR / EDE / HSM settings); its parameters are
+            saved as ``distill_loss.*``.
         ede_mask_source: ``'cache'`` (masks precomputed by
             ``tools/ifkd/cache_ede_masks.py`` arrive as ``gt_sem_seg``),
             ``'external'`` (run ``external_model`` on every batch) or
             ``'none'`` (no mask: EDE levels use ``M = 1``).
         external_model: Frozen external segmentation model config (needed
             for ``ede_mask_source='external'``).
-        feat_norm: ``'mask_sum_channel_mean'`` (sum over channels / (C *
-            mask sum), paper prose; the scale the paper's alpha = 0.06
-            suits) or ``'mask_sum'`` (no 1/C, released code; use with its
-            alpha = 1e-4).
         distill_head: Name of the student/teacher head whose class logits
             are distilled; None picks ``rpn_head`` for two-stage detectors
             and ``bbox_head`` otherwise.
@@ -169,37 +146,15 @@ class IFKDDistiller(BaseModel):
                  student: Union[str, dict, Config],
                  teacher_config: Union[str, dict, Config],
                  teacher_ckpt: Optional[str] = None,
-                 alpha: float = 0.06,
-                 beta: float = 0.5,
-                 num_levels: int = 5,
-                 student_channels: int = 256,
-                 teacher_channels: int = 256,
-                 adapter: str = 'shared',
-                 fdr_levels: Sequence[int] = (0, 1),
-                 ede_levels: Sequence[int] = (2, 3, 4),
-                 fdr: Optional[dict] = None,
-                 ede: Optional[dict] = None,
-                 hsm: Optional[dict] = None,
+                 distill_loss: Optional[dict] = None,
                  ede_mask_source: str = 'cache',
                  external_model: Optional[dict] = None,
-                 feat_norm: str = 'mask_sum_channel_mean',
                  distill_head: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value, allowed in (('adapter', adapter, ADAPTERS),
-                                     ('feat_norm', feat_norm, FEAT_NORMS),
-                                     ('ede_mask_source', ede_mask_source,
-                                      MASK_SOURCES)):
-            if value not in allowed:
-                raise ValueError(
-                    f'{name} must be one of {allowed}, got {value!r}')
-        overlap = set(fdr_levels) & set(ede_levels)
-        if overlap:
-            raise ValueError(f'levels {sorted(overlap)} are both FDR and '
-                             'EDE levels')
-        if max([*fdr_levels, *ede_levels, -1]) >= num_levels:
-            raise ValueError('FDR/EDE levels must be < num_levels '
-                             f'({num_levels})')
+        if ede_mask_source not in MASK_SOURCES:
+            raise ValueError(f'ede_mask_source must be one of '
+                             f'{MASK_SOURCES}, got {ede_mask_source!r}')
         if ede_mask_source == 'external' and external_model is None:
             raise ValueError(
                 "ede_mask_source='external' needs an external_model config")
@@ -225,26 +180,10 @@ class IFKDDistiller(BaseModel):
                 raise AttributeError(
                     f'{role} {type(model).__name__} has no '
                     f'{self.distill_head!r} to distil')
-
-        self.alpha = alpha
-        self.beta = beta
-        self.num_levels = num_levels
-        self.fdr_levels = tuple(fdr_levels)
-        self.ede_levels = tuple(ede_levels)
         self.ede_mask_source = ede_mask_source
-        self.feat_norm = feat_norm
-        self.adapter_mode = adapter
-        self.adapters = nn.ModuleList(
-            nn.Conv2d(student_channels, teacher_channels, 3, padding=1)
-            for _ in range(1 if adapter == 'shared' else num_levels))
-        self.fdr = MODELS.build(
-            dict(type='FrequencyDomainReconstruction', **(fdr or {}),
-                 channels=teacher_channels)) if self.fdr_levels else None
-        self.ede = MODELS.build(
-            dict(type='ExternalDisturbanceEnhancement', **(ede or {}),
-                 channels=teacher_channels)) if self.ede_levels else None
-        self.hsm = MODELS.build(
-            dict(type='HyperbolicSimilarityMask', **(hsm or {})))
+        loss_cfg = dict(distill_loss or {})
+        loss_cfg.setdefault('type', 'IFKDDistillLoss')
+        self.distill_loss = MODELS.build(loss_cfg)
 
     def _frozen_models(self) -> List[nn.Module]:
         """The teacher and the external EDE model (if any)."""
@@ -274,11 +213,6 @@ class IFKDDistiller(BaseModel):
             return self.loss(inputs, data_samples)
         return self.student(inputs, data_samples, mode)
 
-    def adapt(self, feat: Tensor, level: int) -> Tensor:
-        """Adapter ``phi_adapt``: student -> teacher channels."""
-        index = 0 if self.adapter_mode == 'shared' else level
-        return self.adapters[index](feat)
-
     def loss(self, inputs: Tensor, data_samples: list) -> Dict[str, Tensor]:
         """Student losses plus ``loss_ifkd_feat`` and ``loss_ifkd_head``.
 
@@ -292,11 +226,9 @@ class IFKDDistiller(BaseModel):
                 getattr(self.teacher, self.distill_head), t_feats)
         losses, s_feats, s_logits = self._student_loss(inputs, data_samples)
         ede_mask = self._ede_mask(inputs, data_samples)
-        feat_loss, head_loss = self.distill_losses(t_feats, t_logits,
-                                                   s_feats, s_logits,
-                                                   ede_mask)
-        losses['loss_ifkd_feat'] = self.alpha * feat_loss
-        losses['loss_ifkd_head'] = self.beta * head_loss
+        losses.update(
+            self.distill_loss.loss(t_feats, t_logits, s_feats, s_logits,
+                                   ede_mask))
         return losses
 
     def _student_loss(self, inputs: Tensor, data_samples: list):
@@ -326,62 +258,11 @@ class IFKDDistiller(BaseModel):
     def _ede_mask(self, inputs: Tensor,
                   data_samples: list) -> Optional[Tensor]:
         """EDE foreground probability ``(B, 1, h, w)`` or None."""
-        if not self.ede_levels or self.ede_mask_source == 'none':
+        if not self.distill_loss.needs_ede_mask or \
+                self.ede_mask_source == 'none':
             return None
         if self.ede_mask_source == 'cache':
             return pad_cached_masks(data_samples, inputs.shape[-2:],
                                     inputs.device)
         with torch.no_grad():
             return self.external_model(inputs).sigmoid()
-
-    def distill_losses(self, t_feats: Sequence[Tensor],
-                       t_logits: Sequence[Tensor], s_feats: Sequence[Tensor],
-                       s_logits: Sequence[Tensor],
-                       ede_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Unweighted ``L_feat`` and ``L_head`` summed over the levels.
-
-        Args:
-            t_feats: Teacher FPN features, each ``(B, C_t, H_l, W_l)``.
-            t_logits: Teacher class logits, each ``(B, K, H_l, W_l)``.
-            s_feats: Student FPN features, each ``(B, C_s, H_l, W_l)``.
-            s_logits: Student class logits, each ``(B, K, H_l, W_l)``.
-            ede_mask: EDE probability ``(B, 1, h, w)`` or None (``M = 1``).
-
-        Returns:
-            ``(L_feat, L_head)`` scalars.
-        """
-        if min(len(t_feats), len(s_feats), len(t_logits),
-               len(s_logits)) < self.num_levels:
-            raise ValueError(
-                f'IFKD distils {self.num_levels} levels but got '
-                f'{len(t_feats)} teacher / {len(s_feats)} student features')
-        feat_loss = head_loss = 0
-        for level in range(self.num_levels):
-            t, s = t_feats[level].detach(), self.adapt(s_feats[level], level)
-            t_cls, s_cls = t_logits[level].detach(), s_logits[level]
-            if t.shape[-2:] != s.shape[-2:] or t_cls.shape != s_cls.shape:
-                raise ValueError(
-                    f'level {level}: teacher {tuple(t.shape)} / '
-                    f'{tuple(t_cls.shape)} and student {tuple(s.shape)} / '
-                    f'{tuple(s_cls.shape)} feature/logit shapes differ')
-            t_prob = t_cls.sigmoid()
-            hsm = self.hsm(t, s)  # (B, H, W), detached
-            norm = hsm.sum().clamp_min(1e-6)
-            if level in self.fdr_levels:
-                frs = t_prob.amax(dim=1)  # FRS richness score (B, H, W)
-                t_rec = self.fdr(t, frs, is_teacher=True)
-                s_rec = self.fdr(s, frs)
-            elif level in self.ede_levels:
-                mask = ede_mask if ede_mask is not None else t.new_ones(
-                    t.shape[0], 1, 1, 1)
-                t_rec, s_rec = self.ede(t, mask), s
-            else:
-                t_rec, s_rec = t, s
-            sq = ((t_rec - s_rec)**2).sum(dim=1)
-            if self.feat_norm == 'mask_sum_channel_mean':
-                sq = sq / t.shape[1]
-            feat_loss = feat_loss + (hsm * sq).sum() / norm
-            bce = F.binary_cross_entropy_with_logits(
-                s_cls.float(), t_prob.float(), reduction='none').sum(dim=1)
-            head_loss = head_loss + (hsm * bce).sum() / norm
-        return feat_loss, head_loss

@@ -1,0 +1,4 @@
+# Table 4 ablation: EDE only.
+_base_ = './ifkd_retinanet_r50-mobilenetv2_fpn_100e_shiprs_paper_ede-fdr.py'
+
+model = dict(distill_loss=dict(fdr_levels=()))
