@@ -224,9 +224,9 @@ def test_swin_sr_decoder_released_view_and_offset():
     released.load_state_dict(paper.state_dict())
     seen = {}
     released.bottleneck.register_forward_hook(
-        lambda _m, _a, out: seen.setdefault('bottleneck', out))
+        lambda _m, _a, out: seen.update(bottleneck=out))
     released.expands[0].norm.register_forward_pre_hook(
-        lambda _m, args: seen.setdefault('norm_in', args[0]))
+        lambda _m, args: seen.update(norm_in=args[0]))
     skips = _toy_skips()
     with torch.no_grad():
         out = released(skips, (256, 256))
@@ -250,3 +250,69 @@ def test_swin_sr_decoder_rejects_mismatched_stages():
     with pytest.raises(ValueError, match='depths'):
         SwinSRDecoder(
             in_channels=(16, 16, 32), depths=(1, 1, 1), num_heads=(1, 1, 1))
+
+
+def _tiny_encoder(**kwargs):
+    from mmosar.models.layers.sdconet_encoder import SalienceEncoder
+    layer_cfg = dict(
+        self_attn_cfg=dict(embed_dims=32, num_levels=2, num_heads=4),
+        ffn_cfg=dict(embed_dims=32, feedforward_channels=64),
+        pre_attn_topk=0,
+        double_residual=kwargs.pop('double_residual', False))
+    return SalienceEncoder(
+        num_layers=2, layer_cfg=layer_cfg, **kwargs).double().eval()
+
+
+def _tiny_inputs():
+    torch.manual_seed(0)
+    shapes = torch.tensor([[4, 4], [2, 2]])
+    return dict(
+        query=torch.randn(1, 20, 32, dtype=torch.float64),
+        query_pos=torch.randn(1, 20, 32, dtype=torch.float64),
+        key_padding_mask=None,
+        spatial_shapes=shapes,
+        level_start_index=torch.tensor([0, 16]),
+        valid_ratios=torch.ones(1, 2, 2, dtype=torch.float64),
+        salient_index=torch.arange(20)[None])
+
+
+@pytest.mark.parametrize('released', [False, True])
+def test_encoder_residual_and_value_source(released):
+    """Paper intent: layer 1 reads layer 0's memory and its first norm sees
+    ``q + attn``; released: every layer reads the encoder input and the norm
+    sees ``2 q + pos + attn`` (``attn`` = the deformable attention's output
+    without its identity, computed here with a zero identity)."""
+    encoder = _tiny_encoder(
+        value_from_input=released, double_residual=released)
+    inputs = _tiny_inputs()
+    seen = {}
+
+    def keep(key, value):
+        seen.setdefault(key, value)  # hooks must return None
+
+    for i, layer in enumerate(encoder.layers):
+        layer.self_attn.register_forward_pre_hook(
+            lambda _m, _a, kw, i=i: keep(f'value{i}', kw['value']),
+            with_kwargs=True)
+        layer.norms[0].register_forward_pre_hook(
+            lambda _m, args, i=i: keep(f'norm{i}', args[0]))
+    layer0_out = []
+    encoder.layers[0].register_forward_hook(
+        lambda _m, _a, out: layer0_out.append(out))
+    with torch.no_grad():
+        encoder(**inputs)
+        q, pos = inputs['query'], inputs['query_pos']
+        ref = encoder.get_encoder_reference_points(
+            inputs['spatial_shapes'], inputs['valid_ratios'], q.device)
+        attn = encoder.layers[0].self_attn(
+            query=q + pos,
+            value=q,
+            identity=torch.zeros_like(q),
+            reference_points=ref,
+            spatial_shapes=inputs['spatial_shapes'],
+            level_start_index=inputs['level_start_index'])
+    expected = 2 * q + pos + attn if released else q + attn
+    torch.testing.assert_close(seen['norm0'], expected, rtol=1e-12,
+                               atol=1e-12)
+    value1 = q if released else layer0_out[0]
+    assert torch.equal(seen['value1'], value1)
