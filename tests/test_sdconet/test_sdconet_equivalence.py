@@ -66,3 +66,19 @@ def test_converter_checks_filter_ratios(model, released_names):
     with pytest.raises(ValueError, match='level_filter_ratio'):
         load_released_sdconet(
             model, filtered, allowed_missing=CONSTANT_BUFFERS)
+
+
+def test_converter_keeps_a_fixed_alpha(repo_root):
+    """A learned released alpha cannot silently replace the routing configs'
+    fixed 1.0 (the toy inherits the routing config)."""
+    from mmengine.config import Config
+
+    from mmosar.registry import MODELS
+    cfg = Config.fromfile(
+        str(repo_root / 'configs/sdconet/sdconet_toy_dota-hbb.py'))
+    toy = MODELS.build(cfg.model)
+    with pytest.raises(ValueError, match='fixed alpha'):
+        load_released_sdconet(toy, {'alpha': torch.tensor([.5, .5, .5])})
+    # alpha 1.0 passes that check and reaches the strict key check
+    with pytest.raises(StateDictMismatchError, match='missing'):
+        load_released_sdconet(toy, {'alpha': torch.ones(3)})

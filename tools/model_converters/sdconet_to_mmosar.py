@@ -6,9 +6,12 @@
 ``IN.pth`` is a checkpoint of the released ``SA_DINO_SR`` or
 ``SA_DINO_SR_GR`` (``state_dict`` inside, or a bare state dict). The keys are
 renamed as :mod:`mmosar.models.detectors.sdconet_converter` lists, and the
-result is loaded **strictly** into the model of ``--config`` (default: the
-released-arithmetic routing config) before it is written, so a missing or
-left-over tensor is an error that names it. Test it with, e.g.,
+result is loaded **strictly** into the model of ``--config`` before it is
+written, so a missing or left-over tensor is an error that names it. Use the
+routing config (default) for ``SA_DINO_SR_GR`` checkpoints (alpha fixed to
+1.0) and ``configs/sdconet/sdconet_swin-t_36e_no-routing_dota15-hbb.py`` for
+``SA_DINO_SR`` ones (learned alpha); a learned alpha is refused by a config
+that fixes it. Test it with, e.g.,
 ``python tools/test.py configs/sdconet/sdconet_swin-t_52e_dota15-hbb.py
 OUT.pth``.
 """
@@ -40,7 +43,7 @@ def main() -> None:
     from mmosar.registry import MODELS
     from mmosar.utils import register_all_modules
 
-    register_all_modules(init_default_scope=False)
+    register_all_modules(init_default_scope=True)
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
     state_dict = checkpoint.get('state_dict', checkpoint)
     cfg = Config.fromfile(args.config)

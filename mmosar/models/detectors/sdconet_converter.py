@@ -37,6 +37,7 @@ import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from mmosar.utils.checkpoint import load_state_dict_strict
@@ -158,7 +159,8 @@ def load_released_sdconet(model: nn.Module,
 
     Raises:
         ValueError: The released filter ratios differ from the model's keep
-            ratios, or the released background map is present while the
+            ratios, the model fixes alpha (routing configs) and the released
+            one differs, or the released background map is present while the
             model drops tokens (mmosar's background embedding differs).
         StateDictMismatchError: Any other key mismatch (listed).
     """
@@ -173,6 +175,18 @@ def load_released_sdconet(model: nn.Module,
                 f'model\'s keep ratios {mine}; set level_keep_ratio / '
                 'encoder.layer_keep_ratio in the config to the released '
                 'values')
+    scorer = getattr(model, 'salience_scorer', None)
+    fixed_alpha = scorer is not None and 'alpha' not in dict(
+        scorer.named_parameters())
+    released_alpha = converted.get('salience_scorer.alpha')
+    if fixed_alpha and released_alpha is not None and not torch.equal(
+            released_alpha.to(scorer.alpha), scorer.alpha):
+        raise ValueError(
+            f'{source}: the released alpha {released_alpha.tolist()} differs '
+            f'from the model\'s fixed alpha {scorer.alpha.tolist()} (a '
+            'SA_DINO_SR checkpoint with a learned alpha): use a config with '
+            'salience_scorer.fixed_alpha=None, e.g. '
+            'configs/sdconet/sdconet_swin-t_36e_no-routing_dota15-hbb.py')
     if info['background_embedding'] and any(r < 1 for r in level + layer):
         raise ValueError(
             f'{source}: the released learned background map '

@@ -42,7 +42,7 @@ def build_released_model(num_classes: int = 16) -> torch.nn.Module:
 
     from mmosar.registry import MODELS
     from mmosar.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(str(_repo_root() / CONFIG))
     cfg.model.backbone.init_cfg = None
     cfg.model.bbox_head.num_classes = num_classes
