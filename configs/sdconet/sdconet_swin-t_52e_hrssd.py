@@ -1,9 +1,15 @@
-# SDCoNet (saliency-driven query selection + train-time-only SR decoder on
-# the shared Swin-T, gradient routing: SR branch from epoch 16) on x0.5
-# bicubic degraded hrssd images.
+# SDCoNet as the released saliency + gradient-routing model (SA_DINO_SR_GR of
+# qiruo-ya/SDCoNet@3db3392, which ships no config of its own): released
+# arithmetic, fusion alpha fixed to 1.0 and frozen, SR branch off (no SR
+# loss, decoder not updated) for epochs 0-15 and on from epoch 16; 52
+# epochs, lr x0.1 after epoch 27. On x0.5 bicubic degraded hrssd images.
 _base_ = [
-    '../_base_/models/sdconet_swin-t.py', '../_base_/datasets/hrssd.py',
+    '../_base_/models/sdconet_swin-t_released.py',
+    '../_base_/datasets/hrssd.py',
     '../_base_/schedules/sdconet_adamw_52e_routing.py',
     '../_base_/default_runtime.py'
 ]
-model = dict(bbox_head=dict(num_classes=13), sr_enabled=False)
+model = dict(
+    bbox_head=dict(num_classes=13),
+    salience_scorer=dict(fixed_alpha=1.0),
+    sr_enabled=False)

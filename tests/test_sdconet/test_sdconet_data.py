@@ -67,13 +67,60 @@ def test_nwpu_labels_follow_class_names(tmp_path):
 
 
 @pytest.mark.parametrize('names', [
-    ['Airplane'] + list(HRSSDDataset.METAINFO['classes'][1:]),
-    list(HRSSDDataset.METAINFO['classes'][::-1]),
+    ['Airplane'] + list(NWPUVHR10Dataset.METAINFO['classes'][1:]),
+    list(NWPUVHR10Dataset.METAINFO['classes'][::-1]),
 ])
 def test_coco_class_mismatch_is_an_error(tmp_path, names):
     _coco_json(tmp_path / 'ann.json', names)
     with pytest.raises(ValueError, match='ann.json'):
+        NWPUVHR10Dataset(ann_file=str(tmp_path / 'ann.json'), pipeline=[])
+
+
+# HRRSD's official category ids 1-13 (TGRS-HRRSD-Dataset README).
+HRRSD_OFFICIAL = [
+    'ship', 'bridge', 'ground track field', 'storage tank',
+    'basketball court', 'tennis court', 'airplane', 'baseball diamond',
+    'harbor', 'vehicle', 'crossroad', 'T junction', 'parking lot'
+]
+
+
+def test_hrssd_default_classes_follow_official_ids():
+    assert list(HRSSDDataset.METAINFO['classes']) == HRRSD_OFFICIAL
+
+
+def test_hrssd_classes_come_from_the_file(tmp_path):
+    # the file spells the names its own way and lists them in id order;
+    # category id 2 ('Bridge') must become label 1.
+    names = [n.title().replace(' ', '_') for n in HRRSD_OFFICIAL]
+    _coco_json(tmp_path / 'ann.json', names)
+    ds = HRSSDDataset(
+        ann_file=str(tmp_path / 'ann.json'),
+        data_prefix=dict(img=''),
+        pipeline=[])
+    assert list(ds.metainfo['classes']) == names
+    assert ds.get_data_info(0)['instances'][0]['bbox_label'] == 1
+    # a file whose ids follow another order gives labels in that order
+    shuffled = HRRSD_OFFICIAL[::-1]
+    _coco_json(tmp_path / 'rev.json', shuffled)
+    ds = HRSSDDataset(
+        ann_file=str(tmp_path / 'rev.json'),
+        data_prefix=dict(img=''),
+        pipeline=[])
+    assert ds.metainfo['classes'][1] == 'T junction'
+    assert ds.get_data_info(0)['instances'][0]['bbox_label'] == 1
+
+
+def test_hrssd_foreign_categories_are_an_error(tmp_path):
+    _coco_json(tmp_path / 'ann.json', HRRSD_OFFICIAL[:-1] + ['car park'])
+    with pytest.raises(ValueError, match='ann.json.*HRRSD'):
         HRSSDDataset(ann_file=str(tmp_path / 'ann.json'), pipeline=[])
+    # classes given in the config must match the file exactly
+    _coco_json(tmp_path / 'ok.json', HRRSD_OFFICIAL)
+    with pytest.raises(ValueError, match='ok.json'):
+        HRSSDDataset(
+            ann_file=str(tmp_path / 'ok.json'),
+            metainfo=dict(classes=tuple(sorted(HRRSD_OFFICIAL))),
+            pipeline=[])
 
 
 def test_degrade_resolution_against_cv2():

@@ -112,7 +112,9 @@ class SalienceDINO(DegradedInputDINO):
             (HR pixels) of each level for the saliency target.
         level_keep_ratio: Share of the valid tokens kept per level.
         *args, **kwargs: :class:`DegradedInputDINO` arguments; ``encoder`` is
-            a :class:`SalienceEncoder` config.
+            a :class:`SalienceEncoder` config, where
+            ``pre_attn_class_ranking=True`` sets its
+            ``pre_attn_num_classes`` to the head's classes (released).
     """
 
     def __init__(self,
@@ -149,10 +151,16 @@ class SalienceDINO(DegradedInputDINO):
         # DINO builds a plain encoder (and the layers around it) from
         # ``self.encoder``: give it the config without the saliency keys,
         # then replace the encoder.
+        # ``pre_attn_class_ranking=True`` (released) gives the encoder a
+        # pre-attention class head with the detector's classes.
         encoder_cfg = copy.deepcopy(self.encoder)
+        if encoder_cfg.pop('pre_attn_class_ranking', False):
+            encoder_cfg['pre_attn_num_classes'] = self.bbox_head.num_classes
         plain_cfg = copy.deepcopy(encoder_cfg)
-        plain_cfg.pop('layer_keep_ratio', None)
-        for key in ('pre_attn_topk', 'pre_attn_cfg'):
+        for key in ('layer_keep_ratio', 'value_from_input',
+                    'pre_attn_num_classes'):
+            plain_cfg.pop(key, None)
+        for key in ('pre_attn_topk', 'pre_attn_cfg', 'double_residual'):
             plain_cfg.get('layer_cfg', {}).pop(key, None)
         self.encoder = plain_cfg
         super()._init_layers()
@@ -162,6 +170,11 @@ class SalienceDINO(DegradedInputDINO):
                          feat_mask: Optional[Tensor],
                          spatial_shapes: Tensor) -> Tuple[Tensor, Tensor]:
         """Saliency logits of all tokens.
+
+        The tokens are ``feat + feat_pos`` through the two-stage memory
+        transform, with the rows whose proposal DINO would discard (padding,
+        or a centre within 1 % of the border) zeroed first
+        (``gen_encoder_output_proposals``, as released and in Salience-DETR).
 
         Args:
             feat: ``(B, N, C)`` flattened features.
@@ -175,14 +188,17 @@ class SalienceDINO(DegradedInputDINO):
         valid = (
             torch.ones(feat.shape[:2], dtype=torch.bool, device=feat.device)
             if feat_mask is None else ~feat_mask)
-        tokens = self.memory_trans_norm(self.memory_trans_fc(feat + feat_pos))
+        tokens = self.gen_encoder_output_proposals(feat + feat_pos, feat_mask,
+                                                   spatial_shapes)[0]
         return self.salience_scorer(tokens, valid, spatial_shapes), valid
 
     def forward_encoder(self, feat: Tensor, feat_mask: Optional[Tensor],
                         feat_pos: Tensor, spatial_shapes: Tensor,
                         level_start_index: Tensor, valid_ratios: Tensor,
-                        salient_index: Tensor) -> Dict:
+                        salient_index: Tensor, salience: Tensor) -> Dict:
         """Encode the salient tokens (see :class:`SalienceEncoder`).
+
+        ``salience`` is the ``(B, N)`` saliency logits.
 
         Returns:
             dict: ``memory`` ``(B, N, C)``, ``memory_mask``,
@@ -197,7 +213,8 @@ class SalienceDINO(DegradedInputDINO):
             spatial_shapes=spatial_shapes,
             level_start_index=level_start_index,
             valid_ratios=valid_ratios,
-            salient_index=salient_index)
+            salient_index=salient_index,
+            salience=salience)
         selected = torch.zeros(
             memory.shape[:2], dtype=torch.bool, device=memory.device).scatter(
                 1, salient_index,
@@ -297,7 +314,9 @@ class SalienceDINO(DegradedInputDINO):
             logits, valid, encoder_inputs_dict['spatial_shapes'],
             self.level_keep_ratio)
         encoder_outputs_dict = self.forward_encoder(
-            **encoder_inputs_dict, salient_index=salient_index)
+            **encoder_inputs_dict,
+            salient_index=salient_index,
+            salience=logits)
         tmp_dec_in, head_inputs_dict = self.pre_decoder(
             **encoder_outputs_dict, batch_data_samples=batch_data_samples)
         decoder_inputs_dict.update(tmp_dec_in)

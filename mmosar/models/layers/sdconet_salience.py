@@ -3,9 +3,10 @@
 A saliency scorer gives each encoder token one logit, coarsest level first
 (each finer level is modulated by the up-sampled score of the coarser one).
 It is supervised by :class:`SalienceFocalLoss` against
-:func:`salience_targets`, a soft "centre-ness inside a box of this level's
-size" target. :func:`select_salient_tokens` ranks the tokens by saliency and
-keeps the top ones per level; those are the tokens the encoder updates and the
+:func:`salience_targets`, a soft "centre-ness" target on the tokens inside a
+box of their level's size (both as released, from Salience-DETR).
+:func:`select_salient_tokens` ranks the tokens by saliency and keeps the top
+ones per level; those are the tokens the encoder updates and the
 candidates of DINO's query selection.
 """
 import math
@@ -108,14 +109,20 @@ def token_centres(spatial_shapes: Tensor,
 def salience_targets(gt_bboxes: Sequence[Tensor], spatial_shapes: Tensor,
                      image_shape: Tuple[int, int],
                      level_ranges: Sequence[Tuple[float, float]]) -> Tensor:
-    """Soft saliency target of every token.
+    """Soft saliency target of every token (Salience-DETR's, as released).
 
-    A token is positive on level ``l`` when its centre lies strictly inside a
-    box and the largest of its four distances to the box borders is in
-    ``(lo_l, hi_l]``. Its target is ``1 - sqrt(dx^2 + dy^2) / 2`` with
-    ``dx = (left - right) / (left + right)`` and
-    ``dy = (top - bottom) / (top + bottom)`` (1 at the box centre), the
-    maximum over the boxes; other tokens get 0.
+    For a token centre ``(x, y)`` and a box, ``l, t, r, b`` are the distances
+    to its left, top, right and bottom borders. The box contains the token
+    when ``min(l, t, r, b) > 0`` and *fits* level ``l`` when the token is
+    inside and ``max(l, t, r, b)`` is in ``(lo_l, hi_l]``. The box's value is
+    ``1 - sqrt(dx^2 + dy^2) / 2`` with ``dx = (l - r) / (l + r)`` and
+    ``dy = (t - b) / (t + b)`` (1 at the box centre). A token's target is
+    the largest value over **all boxes containing it** if at least one box
+    fits its level, else 0 (as the released ``SalienceCriterion``: the value
+    may come from a box of another level).
+
+    Token centres are ``(i + 0.5) * stride`` with ``stride = image size /
+    feature size`` (float32, as released); the boxes keep their dtype.
 
     Args:
         gt_bboxes: One ``(M_i, 4)`` tensor of ``x1, y1, x2, y2`` boxes (image
@@ -125,7 +132,8 @@ def salience_targets(gt_bboxes: Sequence[Tensor], spatial_shapes: Tensor,
         level_ranges: ``L`` pairs ``(lo, hi)`` in pixels.
 
     Returns:
-        Tensor: ``(B, N)`` targets in ``[0, 1]``.
+        Tensor: ``(B, N)`` targets in ``[0, 1]`` (dtype of the boxes, at
+        least float32).
     """
     slices = _level_slices(spatial_shapes)
     if len(level_ranges) != len(slices):
@@ -143,9 +151,12 @@ def salience_targets(gt_bboxes: Sequence[Tensor], spatial_shapes: Tensor,
     ])
     targets = []
     for boxes in gt_bboxes:
-        boxes = boxes.to(device=device, dtype=torch.float32)
+        boxes = boxes.to(device=device)
+        if not boxes.is_floating_point():
+            boxes = boxes.float()
+        dtype = torch.promote_types(boxes.dtype, centres.dtype)
         if boxes.numel() == 0:
-            targets.append(centres.new_zeros(len(centres)))
+            targets.append(centres.new_zeros(len(centres), dtype=dtype))
             continue
         x, y = centres[:, None, 0], centres[:, None, 1]
         left, top = x - boxes[None, :, 0], y - boxes[None, :, 1]
@@ -153,27 +164,36 @@ def salience_targets(gt_bboxes: Sequence[Tensor], spatial_shapes: Tensor,
         dists = torch.stack([left, top, right, bottom], -1)  # (N, M, 4)
         inside = dists.min(-1).values > 0
         largest = dists.max(-1).values
-        in_level = (largest > lo[:, None]) & (largest <= hi[:, None])
-        dx = (left - right) / (left + right).clamp(min=1e-6)
-        dy = (top - bottom) / (top + bottom).clamp(min=1e-6)
-        soft = 1 - 0.5 * torch.sqrt(dx**2 + dy**2)
-        soft = torch.where(inside & in_level, soft.clamp(min=0),
-                           torch.zeros_like(soft))
-        targets.append(soft.max(-1).values)
+        fits = inside & (largest > lo[:, None]) & (largest <= hi[:, None])
+        dx = (left - right) / (left + right)
+        dy = (top - bottom) / (top + bottom)
+        value = 1 - torch.sqrt(dx**2 + dy**2) / 2
+        value = torch.where(inside, value, torch.zeros_like(value))
+        target = value.max(-1).values
+        targets.append(torch.where(fits.any(-1), target,
+                                   torch.zeros_like(target)))
     return torch.stack(targets)
 
 
 @MODELS.register_module()
 class SalienceFocalLoss(nn.Module):
-    """Sigmoid focal loss with soft targets for the saliency logits.
+    """Focal loss of the saliency logits with soft targets (as released).
 
-    ``loss = w * sum_valid alpha_t * (1 - p_t)^gamma * BCE(x, t) / max(P, 1)``
-    with ``p_t = p t + (1 - p)(1 - t)``, ``alpha_t = alpha t + (1 - alpha)(1 -
-    t)`` and ``P`` the number of valid tokens with ``t > 0`` in the batch
-    (Salience-DETR's normalisation for equally sized images).
+    With ``p = sigmoid(x)`` and soft target ``t``, each token's term is
+
+    ``l = BCE(x, t) * [(1 - alpha) p^gamma (1 - t) + alpha t (1 - p)^gamma]``
+
+    (Salience-DETR's ``sigmoid_focal_loss`` that SDCoNet releases; for binary
+    targets it is the usual focal loss). The loss is
+
+    ``loss = w * sum_valid l / max(P, 1)``
+
+    with ``P`` the number of valid tokens with ``t > 0`` in the batch. The
+    release writes it as ``w * N * sum_b (sum_n l / N) / P``, the same for
+    images without padding; padding tokens are left out here.
 
     Args:
-        alpha: Balance of positives.
+        alpha: Weight of the positive part.
         gamma: Focusing exponent.
         loss_weight: ``w`` (2.0 in SDCoNet).
     """
@@ -187,6 +207,15 @@ class SalienceFocalLoss(nn.Module):
         self.gamma = gamma
         self.loss_weight = loss_weight
 
+    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Per-token focal term ``l`` (same shape as ``logits``)."""
+        prob = logits.sigmoid()
+        weight = ((1 - self.alpha) * prob.pow(self.gamma) * (1 - targets) +
+                  self.alpha * targets * (1 - prob).pow(self.gamma))
+        bce = F.binary_cross_entropy_with_logits(
+            logits, targets.to(logits.dtype), reduction='none')
+        return bce * weight
+
     def forward(self, logits: Tensor, targets: Tensor,
                 valid: Tensor) -> Tensor:
         """Saliency loss.
@@ -199,12 +228,7 @@ class SalienceFocalLoss(nn.Module):
         Returns:
             Tensor: Scalar loss.
         """
-        prob = logits.sigmoid()
-        bce = F.binary_cross_entropy_with_logits(
-            logits, targets, reduction='none')
-        p_t = prob * targets + (1 - prob) * (1 - targets)
-        alpha_t = self.alpha * targets + (1 - self.alpha) * (1 - targets)
-        loss = alpha_t * (1 - p_t).pow(self.gamma) * bce
+        loss = self.elementwise(logits, targets)
         num_pos = ((targets > 0) & valid).sum().clamp(min=1)
         return self.loss_weight * (loss * valid).sum() / num_pos
 

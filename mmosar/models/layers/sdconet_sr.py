@@ -6,7 +6,7 @@ token maps the SR decoder needs as skips, and :class:`SwinSRDecoder` is the
 U-shaped Swin up-decoder (SwinIR-like reconstruction) that turns them back into
 an image at the high-resolution (HR) size. The decoder only runs in training.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,15 @@ def _tokens_to_map(tokens: Tensor, hw_shape: Sequence[int]) -> Tensor:
                        tokens.shape[-1]).permute(0, 3, 1, 2).contiguous()
 
 
+def _resize_to(x: Tensor, like: Tensor) -> Tensor:
+    """``x`` resized (bilinear, align_corners=False) to the size of
+    ``like`` when the sizes differ."""
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return F.interpolate(
+        x, size=like.shape[-2:], mode='bilinear', align_corners=False)
+
+
 @MODELS.register_module()
 class SwinTransformerSR(SwinTransformer):
     """Swin Transformer that also returns the skips of the SR decoder.
@@ -62,15 +71,17 @@ class SwinTransformerSR(SwinTransformer):
 
         Returns:
             tuple: ``outs``, the maps of ``out_indices`` (as ``forward``), and
-            ``skips``, ``1 + num_stages`` maps at strides ``patch_size``,
+            ``skips``, ``1 + num_stages`` maps (the first is the
+            patch-embedding tokens as the first stage receives them) at
+            strides ``patch_size``,
             ``patch_size``, ``2 * patch_size``... (for Swin-T with
             ``out_indices=(1, 2, 3)``: 96, 96, 192, 384, 768 channels).
         """
         x, hw_shape = self.patch_embed(x)
-        skips = [_tokens_to_map(x, hw_shape)]
         if self.use_abs_pos_embed:
             x = x + self.absolute_pos_embed
         x = self.drop_after_pos(x)
+        skips = [_tokens_to_map(x, hw_shape)]
         outs = []
         for i, stage in enumerate(self.stages):
             x, hw_shape, out, out_hw_shape = stage(x, hw_shape)
@@ -89,13 +100,14 @@ class SwinTransformerSR(SwinTransformer):
 
 
 class _PatchExpand(nn.Module):
-    """LayerNorm then a 2x transposed convolution (``C_in -> C_out``)."""
+    """LayerNorm then a 2x transposed convolution without bias
+    (``C_in -> C_out``)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(in_channels)
         self.up = nn.ConvTranspose2d(
-            in_channels, out_channels, kernel_size=2, stride=2)
+            in_channels, out_channels, kernel_size=2, stride=2, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -107,15 +119,25 @@ class SwinSRDecoder(BaseModule):
     """SR decoder of SDCoNet: a U-shaped Swin up-decoder on the shared
     encoder's skips, then a pixel-shuffle reconstruction.
 
-    Steps (Swin-T numbers): a stride-2 conv maps the deepest skip (768 ch,
-    stride 32) to a 1536-ch bottleneck (stride 64); four times, a
-    LayerNorm + 2x transposed conv halves the channels and doubles the size,
-    the matching encoder skip is added (bilinearly aligned when the sizes
-    differ) and a Swin stage runs (depths ``depths``, heads ``num_heads``,
-    from deep to shallow); the patch-embedding skip is added, a LayerNorm and
-    a ``patch_size`` transposed conv restore the input (low-resolution)
-    size; conv-conv-LeakyReLU, a pixel shuffle by ``upscale`` and a last conv
-    give the image. It is resized to the requested size if that differs.
+    Steps (Swin-T numbers): a stride-2 conv + GN maps the deepest skip
+    (768 ch, stride 32) to a 1536-ch bottleneck (stride 64, the release's
+    ``ChannelMapperSR.extra_sr``); four times, a LayerNorm (over channels)
+    + 2x transposed conv (no bias) halves the channels and doubles the size,
+    the matching encoder skip is added (bilinearly resized to the decoder's
+    size when they differ, as released) and a Swin stage runs (depths
+    ``depths``, heads ``num_heads``, from deep to shallow); the
+    patch-embedding skip is added, a LayerNorm and a ``patch_size``
+    transposed conv restore the input (low-resolution) size;
+    conv-conv-LeakyReLU, a pixel shuffle by ``upscale`` and a last conv give
+    the image, plus ``output_offset``. It is resized (bilinear) to the
+    requested size if that differs.
+
+    ``bottleneck_layout`` says how the ``(B, C, H, W)`` bottleneck becomes
+    the ``(B, H, W, C)`` tokens of the first LayerNorm: ``'transpose'``
+    (paper intent: token ``(h, w)`` holds channel vector ``x[:, :, h, w]``)
+    or ``'view'`` (the release, ``x.view(B, -1, C)``: the memory of the
+    ``(C, H, W)`` tensor read as ``H * W`` rows of ``C`` values, which mixes
+    channels and positions).
 
     Args:
         in_channels: Channels of the skips, shallow to deep: patch embedding,
@@ -129,6 +151,11 @@ class SwinSRDecoder(BaseModule):
         recon_channels: Channels of the reconstruction convs.
         out_channels: Image channels.
         bottleneck_norm_cfg: Norm of the bottleneck conv.
+        bottleneck_layout: ``'transpose'`` or ``'view'`` (released), see
+            above.
+        output_offset: Constant added to each output channel (the release
+            adds SwinIR's RGB mean ``(0.4488, 0.4371, 0.4040)``, although its
+            target is the mean/std-normalised image); None adds nothing.
         drop_path_rate: Stochastic depth of the Swin blocks.
         init_cfg: Initialisation config.
     """
@@ -144,9 +171,23 @@ class SwinSRDecoder(BaseModule):
                  recon_channels: int = 32,
                  out_channels: int = 3,
                  bottleneck_norm_cfg: dict = dict(type='GN', num_groups=32),
+                 bottleneck_layout: str = 'transpose',
+                 output_offset: Optional[Sequence[float]] = None,
                  drop_path_rate: float = 0.,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if bottleneck_layout not in ('transpose', 'view'):
+            raise ValueError("bottleneck_layout must be 'transpose' or "
+                             f"'view', got {bottleneck_layout!r}")
+        if output_offset is not None and len(output_offset) != out_channels:
+            raise ValueError(f'output_offset needs {out_channels} values, '
+                             f'got {tuple(output_offset)}')
+        self.bottleneck_layout = bottleneck_layout
+        self.register_buffer(
+            'output_offset',
+            None if output_offset is None else torch.tensor(
+                [float(v) for v in output_offset]).view(1, -1, 1, 1),
+            persistent=False)
         stage_channels = list(in_channels[1:])[::-1]  # deep to shallow
         if not len(stage_channels) == len(depths) == len(num_heads):
             raise ValueError(
@@ -217,23 +258,22 @@ class SwinSRDecoder(BaseModule):
             space of the encoder input).
         """
         x = self.bottleneck(skips[-1])
+        if self.bottleneck_layout == 'view':
+            b, c, h, w = x.shape
+            x = x.reshape(b, h, w, c).permute(0, 3, 1, 2)
         for expand, stage, skip in zip(self.expands, self.stages,
                                        skips[:0:-1]):
             x = expand(x)
-            if x.shape[-2:] != skip.shape[-2:]:
-                x = F.interpolate(
-                    x,
-                    size=skip.shape[-2:],
-                    mode='bilinear',
-                    align_corners=False)
-            x = x + skip
+            x = x + _resize_to(skip, x)
             hw_shape = x.shape[-2:]
             tokens = x.flatten(2).transpose(1, 2)
             tokens = stage(tokens, hw_shape)[0]
             x = _tokens_to_map(tokens, hw_shape)
-        x = x + skips[0]
+        x = x + _resize_to(skips[0], x)
         x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = self.reconstruction(self.patch_unembed(x))
+        if self.output_offset is not None:
+            x = x + self.output_offset.to(x.dtype)
         if tuple(x.shape[-2:]) != tuple(out_size):
             x = F.interpolate(
                 x, size=tuple(out_size), mode='bilinear', align_corners=False)
