@@ -125,13 +125,21 @@ def test_box_frame_dfl_targets_rebuild_the_target(pred_offset):
 
 def test_image_frame_dfl_targets_are_axis_aligned_distances():
     head = make_head(dfl_target_frame='image')
-    gt = torch.tensor([[50.0, 40.0, 20.0, 60.0, 0.4]])  # h > w: swapped
+    gt = torch.tensor([[50.0, 40.0, 20.0, 60.0, 0.4]])  # h > w: kept as is
     targets = head.dfl_targets(
         torch.tensor([[45.0, 38.0]]), torch.tensor([[8.0]]), gt,
         torch.zeros(1))
-    # released: w >= h, then left = x - (cx - w/2), top = y - (cy - h/2)
-    expected = torch.tensor([[45 - 20, 38 - 30, 80 - 45, 50 - 38]]) / 8
+    # released bbox2dist(anchor, xywh2xyxy(cx, cy, w, h)): the box
+    # (40, 10)-(60, 70) with the angle ignored and w, h not swapped
+    # (cv2.minAreaRect's w/h, no le90 regularisation)
+    expected = torch.tensor([[45 - 40, 38 - 10, 60 - 45, 70 - 38]]) / 8
     assert torch.allclose(targets, expected.float())
+    # distances beyond the last bin are clipped to reg_max - 1 - 0.01
+    far = head.dfl_targets(
+        torch.tensor([[200.0, 38.0]]), torch.tensor([[8.0]]), gt,
+        torch.zeros(1))
+    assert far[0, 0] == pytest.approx(head.reg_max - 1 - 0.01)
+    assert far[0, 2] == 0
 
 
 def gt_instances(boxes, labels):
