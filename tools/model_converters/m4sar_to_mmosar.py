@@ -9,16 +9,15 @@ released names (``model.<layer>.*``). DST: an mmosar checkpoint
 (``state_dict`` + ``meta``) for ``tools/test.py`` with CFG (default: the
 paper recipe). The weights are checked strictly against the model CFG
 builds; dead released layers are dropped and listed; the released constants
-(FAM masks, DFL projection) must hold their released values.
+(FAM masks, DFL projection) must hold their released values. See
+:func:`mmosar.utils.converters.m4sar.convert_e2e_osdet_checkpoint`.
 """
 import argparse
 import os.path as osp
 import sys
 
-import torch
-
 DEFAULT_CONFIG = osp.join(
-    osp.dirname(__file__), '..', '..',
+    osp.dirname(osp.abspath(__file__)), '..', '..',
     'configs/e2e_osdet/e2e-osdet_yolo11s-obb_300e_m4sar.py')
 
 
@@ -35,36 +34,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    from mmengine.config import Config
-
-    from mmosar.registry import MODELS
-    from mmosar.utils import register_all_modules
-    from mmosar.utils.checkpoint import check_state_dict_keys
-    from mmosar.utils.converters import (convert_e2e_osdet,
-                                         load_ultralytics_state_dict)
-    register_all_modules(init_default_scope=True)
-    released, entry = load_ultralytics_state_dict(args.src)
-    conversion = convert_e2e_osdet(released, source=args.src)
-    model = MODELS.build(Config.fromfile(args.config).model)
-    own = model.state_dict()
-    check_state_dict_keys(
-        own.keys(), conversion.state_dict.keys(), source=args.src,
-        shape_errors=[
-            f'{k}: weights {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-            for k, v in conversion.state_dict.items()
-            if k in own and v.shape != own[k].shape
-        ])
-    torch.save(
-        dict(
-            state_dict=conversion.state_dict,
-            meta=dict(
-                source=osp.abspath(args.src),
-                released_entry=entry,
-                dropped_dead_entries=conversion.dropped,
-                config=osp.abspath(args.config))), args.dst)
-    print(f'{args.src} ({entry}): {len(released)} released entries -> '
-          f'{len(conversion.state_dict)} mmosar entries in {args.dst}; '
-          f'dropped {len(conversion.dropped)} entries of dead layers: '
+    from mmosar.utils.converters.m4sar import convert_e2e_osdet_checkpoint
+    conversion, entry = convert_e2e_osdet_checkpoint(args.src, args.dst,
+                                                     args.config)
+    print(f'{args.src} ({entry}) -> {args.dst}: '
+          f'{len(conversion.state_dict)} mmosar entries; dropped '
+          f'{len(conversion.dropped)} entries of dead layers: '
           + ', '.join(conversion.dropped))
     return 0
 

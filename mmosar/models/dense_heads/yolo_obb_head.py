@@ -298,10 +298,14 @@ class YOLOOBBHead(BaseDenseHead):
         Returns:
             Tensor: (B, A, 5).
         """
-        distances = self.dfl_distances(dist_logits) * strides
-        return self.bbox_coder.decode(
-            anchor_points,
-            torch.cat([distances, decode_obb_angle(angle_logits)], dim=-1))
+        # in stride units, then scaled, as released (same rounding)
+        boxes = self.bbox_coder.decode(
+            anchor_points / strides,
+            torch.cat([
+                self.dfl_distances(dist_logits),
+                decode_obb_angle(angle_logits)
+            ], dim=-1))
+        return torch.cat([boxes[..., :4] * strides, boxes[..., 4:]], dim=-1)
 
     # ---------------------------------------------------------------- loss
     def _pad_gts(
@@ -408,10 +412,12 @@ class YOLOOBBHead(BaseDenseHead):
         target_scores = assigned['scores']
         avg_factor = target_scores.sum().clamp(min=1).item()
 
+        # every loss: sum / avg_factor exactly as released (mmdet's
+        # avg_factor reduction adds float32 eps to the divisor)
         loss_cls = self.loss_cls(
             flat_cls.reshape(-1, self.num_classes),
             target_scores.reshape(-1, self.num_classes),
-            avg_factor=avg_factor)
+            reduction_override='sum') / avg_factor
 
         fg_mask = assigned['fg_mask']
         box_weight = target_scores.sum(dim=-1)[fg_mask]
@@ -419,7 +425,7 @@ class YOLOOBBHead(BaseDenseHead):
             pred_boxes[fg_mask],
             assigned['bboxes'][fg_mask],
             weight=box_weight,
-            avg_factor=avg_factor)
+            reduction_override='sum') / avg_factor
 
         fg_anchor = fg_mask.nonzero(as_tuple=True)[1]
         dist_targets = self.dfl_targets(anchor_points[fg_anchor],
@@ -432,7 +438,7 @@ class YOLOOBBHead(BaseDenseHead):
             flat_dist[fg_mask].reshape(-1, self.reg_max),
             dist_targets.reshape(-1),
             weight=side_weight,
-            avg_factor=avg_factor)
+            reduction_override='sum') / avg_factor
         losses = dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
         if self.scale_loss_by_batch:
             scale = flat_cls.size(0) * get_world_size()

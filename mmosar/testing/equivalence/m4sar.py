@@ -451,6 +451,10 @@ def prepare(fixture: Fixture):
     conversion = load_released(model, fixture)
     model = model.double()
     set_constants(model, conversion.constants)
+    for cmim in model.backbone.cmims:
+        # the fixture's scan: the sequential recurrence (float32 rounding of
+        # the chunked scan differs by up to 1.6e-6 on stem gradients)
+        cmim.scan_backend = 'reference'
     return model, cfg, conversion
 
 

@@ -39,7 +39,8 @@ consumes is an error listing it.
 """
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import torch
 from torch import Tensor
@@ -314,10 +315,14 @@ KIND_CONVERTERS: Dict[str, Callable[[Dict[str, Tensor], str, Conversion],
 }
 
 
-def convert_with_table(state_dict: Mapping[str, Tensor],
-                       table: Sequence[LayerSpec],
-                       check_constants: bool = True,
-                       source: str = 'weights') -> Conversion:
+def convert_with_table(
+        state_dict: Mapping[str, Tensor],
+        table: Sequence[LayerSpec],
+        check_constants: bool = True,
+        source: str = 'weights',
+        converters: Optional[Mapping[str, Callable]] = None,
+        dead_patterns: Optional[Mapping[str, Sequence[str]]] = None
+) -> Conversion:
     """Convert released ``model.<i>.*`` entries with a layer table.
 
     Args:
@@ -327,6 +332,11 @@ def convert_with_table(state_dict: Mapping[str, Tensor],
             projection) to hold the released values; False keeps whatever
             they hold (fixture weights) in :attr:`Conversion.constants`.
         source: named in errors.
+        converters: kind -> converter, merged over
+            :data:`KIND_CONVERTERS` (a model with other fusion layers adds
+            its kinds here).
+        dead_patterns: kind -> glob patterns of dead entries, merged over
+            :data:`DEAD_PATTERNS`.
 
     Raises:
         ConversionError: entries of unknown layers or that no rule of their
@@ -341,6 +351,8 @@ def convert_with_table(state_dict: Mapping[str, Tensor],
             by_layer.setdefault(int(parts[1]), {})[parts[2]] = value
         else:
             unknown.append(name)
+    converters = {**KIND_CONVERTERS, **(converters or {})}
+    dead_patterns = {**DEAD_PATTERNS, **(dead_patterns or {})}
     out = Conversion()
     specs = {s.index: s for s in table}
     for index, entries in sorted(by_layer.items()):
@@ -351,15 +363,17 @@ def convert_with_table(state_dict: Mapping[str, Tensor],
         dead = [
             p for p in entries if any(
                 fnmatch.fnmatchcase(p, pat)
-                for pat in DEAD_PATTERNS.get(spec.kind, ()))
+                for pat in dead_patterns.get(spec.kind, ()))
         ]
         out.dropped += [f'model.{index}.{p}' for p in dead]
         live = {p: v for p, v in entries.items() if p not in dead}
-        used = set(KIND_CONVERTERS[spec.kind](live, spec.target, out))
+        part = Conversion()  # constants come back by path in the layer
+        used = set(converters[spec.kind](live, spec.target, part))
         unknown += [f'model.{index}.{p}' for p in live if p not in used]
-        for path in [p for p in out.constants if '.' in p and not
-                     p.startswith('model.')]:
-            out.constants[f'model.{index}.{path}'] = out.constants.pop(path)
+        out.state_dict.update(part.state_dict)
+        out.constants.update(
+            {f'model.{index}.{p}': v
+             for p, v in part.constants.items()})
     if unknown:
         raise ConversionError(
             f'{source}: {len(unknown)} released entries match no conversion '
@@ -406,3 +420,52 @@ def mmosar_name(released: str, table: Sequence[LayerSpec]) -> str:
         raise ConversionError(f'{released}: not a converted weight (dead or '
                               'constant entry)')
     return next(iter(conversion.state_dict))
+
+
+def convert_e2e_osdet_checkpoint(src: str, dst: str, config: str) -> Tuple[
+        Conversion, str]:
+    """Released checkpoint ``src`` -> mmosar checkpoint ``dst``.
+
+    ``src``: an Ultralytics ``best.pt`` (read with
+    :func:`~mmosar.utils.converters.ultralytics_ckpt.load_ultralytics_state_dict`)
+    or a state dict in released names. The converted weights must match the
+    model that ``config`` builds exactly (missing / unexpected keys and
+    shape mismatches are an error listing them). ``dst`` holds
+    ``state_dict`` and ``meta`` (source, which released entry, the dropped
+    dead entries, the config).
+
+    Returns:
+        tuple: the :class:`Conversion` and the released entry used
+        (``'ema'``, ``'model'`` or ``'state_dict'``).
+    """
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from mmosar.registry import MODELS
+    from mmosar.utils import register_all_modules
+    from mmosar.utils.checkpoint import check_state_dict_keys
+
+    from .ultralytics_ckpt import load_ultralytics_state_dict
+    register_all_modules(init_default_scope=True)
+    released, entry = load_ultralytics_state_dict(src)
+    conversion = convert_e2e_osdet(released, source=src)
+    own = MODELS.build(Config.fromfile(config).model).state_dict()
+    check_state_dict_keys(
+        own.keys(),
+        conversion.state_dict.keys(),
+        source=src,
+        shape_errors=[
+            f'{k}: weights {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+            for k, v in conversion.state_dict.items()
+            if k in own and v.shape != own[k].shape
+        ])
+    torch.save(
+        dict(
+            state_dict=conversion.state_dict,
+            meta=dict(
+                source=osp.abspath(src),
+                released_entry=entry,
+                dropped_dead_entries=conversion.dropped,
+                config=osp.abspath(config))), dst)
+    return conversion, entry
