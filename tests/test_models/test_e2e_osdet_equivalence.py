@@ -11,11 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-from mmosar.testing.equivalence import (EquivalenceReport, fixture_or_skip,
-                                        run_check)
-from mmosar.utils.converters import (ConversionError, UnsafeCheckpointError,
-                                     convert_e2e_osdet,
-                                     load_ultralytics_state_dict)
+from mmosar.testing.equivalence import (
+    EquivalenceReport,
+    fixture_or_skip,
+    run_check,
+)
+from mmosar.utils.converters import (
+    ConversionError,
+    UnsafeCheckpointError,
+    convert_e2e_osdet,
+    load_ultralytics_state_dict,
+)
 from mmosar.utils.converters.m4sar import E2E_OSDET_TABLE, mmosar_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,8 +165,8 @@ def test_converter_rules_and_errors():
     opt = conversion.state_dict['backbone.cmims.1.in_proj.optical.weight']
     assert torch.equal(opt[:512], weights['model.20.op.in_proj.weight'])
     assert torch.equal(opt[512:], weights['model.20.op.in_proj_act.weight'])
-    assert mmosar_name('model.48.cv3.2.1.1.bn.weight',
-                       E2E_OSDET_TABLE) == 'bbox_head.cls_branches.2.3.bn.weight'
+    assert mmosar_name('model.48.cv3.2.1.1.bn.weight', E2E_OSDET_TABLE) \
+        == 'bbox_head.cls_branches.2.3.bn.weight'
     assert mmosar_name('model.27.m.1.m.0.cv2.conv.weight', E2E_OSDET_TABLE) \
         == 'backbone.streams.sar.2.1.blocks.1.blocks.0.conv2.conv.weight'
 
@@ -178,10 +184,14 @@ def test_converter_rules_and_errors():
 
 def test_converter_checkpoint_strict(tmp_path):
     fixture = fixture_or_skip('m4sar')
-    from mmosar.testing.equivalence.m4sar import RECIPE_CONFIG, \
-        build_recipe_model
-    from mmosar.utils.checkpoint import (StateDictMismatchError,
-                                         load_state_dict_strict)
+    from mmosar.testing.equivalence.m4sar import (
+        RECIPE_CONFIG,
+        build_recipe_model,
+    )
+    from mmosar.utils.checkpoint import (
+        StateDictMismatchError,
+        load_state_dict_strict,
+    )
     from mmosar.utils.converters.m4sar import convert_e2e_osdet_checkpoint
     src, dst = tmp_path / 'released.pth', tmp_path / 'mmosar.pth'
     weights = released_weights(fixture)

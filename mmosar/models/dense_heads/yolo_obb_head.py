@@ -439,7 +439,8 @@ class YOLOOBBHead(BaseDenseHead):
             dist_targets.reshape(-1),
             weight=side_weight,
             reduction_override='sum') / avg_factor
-        losses = dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
+        losses = dict(
+            loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
         if self.scale_loss_by_batch:
             scale = flat_cls.size(0) * get_world_size()
             losses = {k: v * scale for k, v in losses.items()}

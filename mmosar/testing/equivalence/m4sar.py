@@ -57,7 +57,8 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def build_recipe_model(config: str = RECIPE_CONFIG) -> Tuple[nn.Module, object]:
+def build_recipe_model(
+        config: str = RECIPE_CONFIG) -> Tuple[nn.Module, object]:
     """The E2E-OSDet detector of the paper recipe and its config."""
     from mmengine.config import Config
 
@@ -159,7 +160,7 @@ class Capture:
 
 
 def run_forward(model: nn.Module,
-                x: Tensor) -> Tuple[Dict[str, Tensor], Tuple[list, list, list]]:
+                x: Tensor) -> Tuple[Dict[str, Tensor], tuple]:
     """Captured maps and the raw head outputs (cls, box, angle per level)."""
     capture = Capture(model)
     try:
@@ -249,7 +250,10 @@ def build_recipe_optim_wrapper(model: nn.Module, cfg):
 def check_fam_test(fixture: Fixture, report: EquivalenceReport,
                    model: nn.Module) -> None:
     """FAM of both modalities, released masks, on the blocky input."""
-    from mmosar.models.layers.fam import half_window_masks, ratio_edge_magnitude
+    from mmosar.models.layers.fam import (
+        half_window_masks,
+        ratio_edge_magnitude,
+    )
     x = torch.from_numpy(fixture['fam_test/input'])
     masks = half_window_masks(5).double()
     fams = copy.deepcopy(model.backbone.fams).double()
@@ -382,7 +386,8 @@ def check_train(fixture: Fixture, report: EquivalenceReport,
         compare_map(report, fixture, f'train/head_{level}_cls', cls_scores[n])
         compare_map(report, fixture, f'train/head_{level}_angle',
                     angle_preds[n])
-        compare_map(report, fixture, f'train/afm_{level}', maps[f'afm_{level}'])
+        compare_map(report, fixture, f'train/afm_{level}',
+                    maps[f'afm_{level}'])
         compare_map(report, fixture, f'train/neck_{level}', maps['neck'][n])
     angle = torch.cat([a.flatten(2) for a in angle_preds], dim=2)
     report.compare('train/pred_angle',
