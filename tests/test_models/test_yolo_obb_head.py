@@ -169,6 +169,26 @@ def test_loss_finite_with_empty_images_and_gradients():
     assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
 
 
+@pytest.mark.parametrize('world_size', [1, 4])
+def test_released_loss_scale(monkeypatch, world_size):
+    """scale_loss_by_batch: released ``loss.sum() * batch_size`` per GPU,
+    times the world size (DDP then averages the gradients)."""
+    import mmosar.models.dense_heads.yolo_obb_head as head_module
+    monkeypatch.setattr(head_module, 'get_world_size', lambda: world_size)
+    gts = [
+        gt_instances([[20.0, 24, 30, 12, 0.3]], [0]),
+        gt_instances([[44.0, 40, 16, 16, -0.4]], [2]),
+    ]
+    feats = make_feats()
+    plain = make_head().loss_by_feat(*make_head()(feats), gts, [{}, {}])
+    scaled_head = make_head(scale_loss_by_batch=True)
+    scaled = scaled_head.loss_by_feat(*scaled_head(feats), gts, [{}, {}])
+    for key, value in plain.items():
+        # 2 images on this GPU
+        assert scaled[key].item() == pytest.approx(
+            value.item() * 2 * world_size, rel=1e-6)
+
+
 def test_non_rotated_ground_truth_is_an_error():
     head = make_head()
     gts = [InstanceData(bboxes=torch.rand(2, 4), labels=torch.zeros(2))]
