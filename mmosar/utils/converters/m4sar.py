@@ -26,7 +26,16 @@ kind           rename inside the layer
 Reusable pieces for the other models of the fork (the six M4-SAR baselines
 share YOLO11 streams, neck and OBB head): :func:`yolo11_stream_specs`,
 :func:`yolo11_neck_specs`, :func:`obb_head_specs` and
-:func:`convert_with_table`.
+:func:`convert_with_table`. A model of the fork with its own fusion layers
+only lists its layer indices and adds a converter for its new kind, e.g.::
+
+    table = (yolo11_stream_specs(range(3, 13), 'backbone.streams.optical')
+             + ...  # the SAR stream, its fusion layers as LayerSpec(i,
+                    # 'backbone.fusions.0', 'my_fusion')
+             + yolo11_neck_specs((..)) + obb_head_specs(..))
+    convert_with_table(weights, table,
+                       converters=dict(my_fusion=convert_my_fusion),
+                       dead_patterns=dict(my_fusion=('unused.*', )))
 
 *Released constants* (the FAM masks, the DFL projection ``0..15``) are not
 mmosar weights: the converter checks that a checkpoint holds the released
