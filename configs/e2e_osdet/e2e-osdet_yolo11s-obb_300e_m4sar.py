@@ -4,7 +4,8 @@
 # momentum 0.9, weight decay 5e-4 on conv/linear weights only), 3 warm-up
 # epochs (lr from ~0, momentum 0.8 -> 0.9), linear decay to 1e-4, AMP, EMA of
 # the weights, mosaic off for the last 10 epochs. With another total batch,
-# pass --auto-scale-lr (base_batch_size=64). See configs/e2e_osdet/README.md.
+# do NOT pass --auto-scale-lr: the batch-scaled loss already scales the
+# gradient with the batch as the release does. See configs/e2e_osdet/README.md.
 _base_ = [
     '../_base_/models/e2e-osdet_yolo11s-obb.py',
     '../_base_/datasets/m4sar_mosaic.py', '../_base_/default_runtime.py'
@@ -15,8 +16,15 @@ close_mosaic_epochs = 10
 warmup_epochs = 3
 img_size = 512
 
-# released DFL targets: distances to the axis-aligned sides of the target
-model = dict(bbox_head=dict(dfl_target_frame='image'))
+# Released mode of the network (configs/e2e_osdet/README.md): CMIM's scan in
+# float32 as released; DFL targets as released (distances to the sides of
+# the target's (cx, cy, w, h) taken axis-aligned, w/h as labelled); every
+# loss scaled by images per GPU x world size, as the released trainer
+# backpropagates it; ProbIoU NMS at 0.7 as the released predictor.
+model = dict(
+    backbone=dict(cmim_cfg=dict(scan_dtype='float32')),
+    bbox_head=dict(dfl_target_frame='image', scale_loss_by_batch=True),
+    test_cfg=dict(nms=dict(type='probiou_nms', iou_threshold=0.7)))
 
 train_dataloader = dict(batch_size=32, num_workers=8)
 val_dataloader = dict(batch_size=16, num_workers=4)
@@ -32,6 +40,8 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     optimizer=dict(
         type='SGD', lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4),
+    # released: clip_grad_norm_(max_norm=10) on the (batch-scaled) gradient
+    clip_grad=dict(max_norm=10.0),
     # no decay on norm layers and biases (the SSM step bias included)
     paramwise_cfg=dict(
         norm_decay_mult=0.0,

@@ -125,13 +125,21 @@ def test_box_frame_dfl_targets_rebuild_the_target(pred_offset):
 
 def test_image_frame_dfl_targets_are_axis_aligned_distances():
     head = make_head(dfl_target_frame='image')
-    gt = torch.tensor([[50.0, 40.0, 20.0, 60.0, 0.4]])  # h > w: swapped
+    gt = torch.tensor([[50.0, 40.0, 20.0, 60.0, 0.4]])  # h > w: kept as is
     targets = head.dfl_targets(
         torch.tensor([[45.0, 38.0]]), torch.tensor([[8.0]]), gt,
         torch.zeros(1))
-    # released: w >= h, then left = x - (cx - w/2), top = y - (cy - h/2)
-    expected = torch.tensor([[45 - 20, 38 - 30, 80 - 45, 50 - 38]]) / 8
+    # released bbox2dist(anchor, xywh2xyxy(cx, cy, w, h)): the box
+    # (40, 10)-(60, 70) with the angle ignored and w, h not swapped
+    # (cv2.minAreaRect's w/h, no le90 regularisation)
+    expected = torch.tensor([[45 - 40, 38 - 10, 60 - 45, 70 - 38]]) / 8
     assert torch.allclose(targets, expected.float())
+    # distances beyond the last bin are clipped to reg_max - 1 - 0.01
+    far = head.dfl_targets(
+        torch.tensor([[200.0, 38.0]]), torch.tensor([[8.0]]), gt,
+        torch.zeros(1))
+    assert far[0, 0] == pytest.approx(head.reg_max - 1 - 0.01)
+    assert far[0, 2] == 0
 
 
 def gt_instances(boxes, labels):
@@ -159,6 +167,26 @@ def test_loss_finite_with_empty_images_and_gradients():
     losses = head.loss_by_feat(*head(make_feats()), empty, [{}, {}])
     assert losses['loss_bbox'] == 0 and losses['loss_dfl'] == 0
     assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
+
+
+@pytest.mark.parametrize('world_size', [1, 4])
+def test_released_loss_scale(monkeypatch, world_size):
+    """scale_loss_by_batch: released ``loss.sum() * batch_size`` per GPU,
+    times the world size (DDP then averages the gradients)."""
+    import mmosar.models.dense_heads.yolo_obb_head as head_module
+    monkeypatch.setattr(head_module, 'get_world_size', lambda: world_size)
+    gts = [
+        gt_instances([[20.0, 24, 30, 12, 0.3]], [0]),
+        gt_instances([[44.0, 40, 16, 16, -0.4]], [2]),
+    ]
+    feats = make_feats()
+    plain = make_head().loss_by_feat(*make_head()(feats), gts, [{}, {}])
+    scaled_head = make_head(scale_loss_by_batch=True)
+    scaled = scaled_head.loss_by_feat(*scaled_head(feats), gts, [{}, {}])
+    for key, value in plain.items():
+        # 2 images on this GPU
+        assert scaled[key].item() == pytest.approx(
+            value.item() * 2 * world_size, rel=1e-6)
 
 
 def test_non_rotated_ground_truth_is_an_error():

@@ -31,15 +31,12 @@ from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.task_modules.prior_generators import MlvlPointGenerator
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.config import ConfigDict
+from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmosar.registry import MODELS, TASK_UTILS
-from mmosar.structures.bbox import (
-    RotatedBoxes,
-    rbbox_probiou,
-    regularize_rboxes,
-)
+from mmosar.structures.bbox import RotatedBoxes, rbbox_probiou
 
 from ..layers.yolo_blocks import yolo_conv
 
@@ -97,6 +94,13 @@ class YOLOOBBHead(BaseDenseHead):
             angle (consistent with the decoding). ``'image'``: released
             YOLO-OBB behaviour, distances to the sides of the target taken
             as axis-aligned (``w >= h``, angle ignored).
+        scale_loss_by_batch (bool): multiply every loss by the number of
+            images on this GPU times the world size, the scale the released
+            trainer backpropagates (``loss.sum() * batch_size`` per GPU,
+            times the world size against DDP's gradient averaging). With it,
+            the optimizer sees the released gradients (see
+            configs/e2e_osdet/README.md). Defaults to False (mmdet's
+            per-target normalisation only).
         min_gt_size (float): Ground truths with width or height below this
             (pixels of the network input) are ignored, as in the released
             code (2 px). Defaults to 2.0.
@@ -123,6 +127,7 @@ class YOLOOBBHead(BaseDenseHead):
                  angle_channels: Optional[int] = None,
                  prior_img_size: int = 640,
                  dfl_target_frame: str = 'box',
+                 scale_loss_by_batch: bool = False,
                  min_gt_size: float = 2.0,
                  assigner: ConfigType = dict(
                      type='RotatedTaskAlignedAssigner',
@@ -161,6 +166,7 @@ class YOLOOBBHead(BaseDenseHead):
         self.reg_max = reg_max
         self.prior_img_size = prior_img_size
         self.dfl_target_frame = dfl_target_frame
+        self.scale_loss_by_batch = scale_loss_by_batch
         self.min_gt_size = min_gt_size
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
@@ -257,19 +263,22 @@ class YOLOOBBHead(BaseDenseHead):
 
     # ------------------------------------------------------------ decoding
     def _priors(self, featmaps: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Anchor points (A, 2) and their strides (A, 1), in pixels."""
+        """Anchor points (A, 2) and their strides (A, 1), in pixels, in the
+        features' dtype (at least float32)."""
+        dtype = torch.promote_types(featmaps[0].dtype, torch.float32)
         priors = torch.cat(
             self.prior_generator.grid_priors([f.shape[-2:] for f in featmaps],
-                                             dtype=torch.float32,
+                                             dtype=dtype,
                                              device=featmaps[0].device,
                                              with_stride=True))
         return priors[:, :2], priors[:, 2:3]
 
     @staticmethod
     def _flatten(maps: Sequence[Tensor]) -> Tensor:
-        """Level maps (B, C, H_i, W_i) -> (B, sum H_i W_i, C), as float."""
-        return torch.cat([m.flatten(2) for m in maps],
-                         dim=2).transpose(1, 2).float()
+        """Level maps (B, C, H_i, W_i) -> (B, sum H_i W_i, C), at least
+        float32 (float64 stays float64)."""
+        flat = torch.cat([m.flatten(2) for m in maps], dim=2).transpose(1, 2)
+        return flat.to(torch.promote_types(flat.dtype, torch.float32))
 
     def dfl_distances(self, dist_logits: Tensor) -> Tensor:
         """Expected distances in stride units: (..., 4 * R) -> (..., 4)."""
@@ -289,10 +298,14 @@ class YOLOOBBHead(BaseDenseHead):
         Returns:
             Tensor: (B, A, 5).
         """
-        distances = self.dfl_distances(dist_logits) * strides
-        return self.bbox_coder.decode(
-            anchor_points,
-            torch.cat([distances, decode_obb_angle(angle_logits)], dim=-1))
+        # in stride units, then scaled, as released (same rounding)
+        boxes = self.bbox_coder.decode(
+            anchor_points / strides,
+            torch.cat([
+                self.dfl_distances(dist_logits),
+                decode_obb_angle(angle_logits)
+            ], dim=-1))
+        return torch.cat([boxes[..., :4] * strides, boxes[..., 4:]], dim=-1)
 
     # ---------------------------------------------------------------- loss
     def _pad_gts(
@@ -338,9 +351,10 @@ class YOLOOBBHead(BaseDenseHead):
                 the ``'box'`` frame to pick the target's representation.
         """
         if self.dfl_target_frame == 'image':
-            boxes = regularize_rboxes(target_boxes, pattern='le90')
+            # released: the target's own (w, h), angle ignored
             boxes = torch.cat(
-                [boxes[:, :4], torch.zeros_like(boxes[:, 4:])], dim=-1)
+                [target_boxes[:, :4],
+                 torch.zeros_like(target_boxes[:, 4:])], dim=-1)
         else:
             ctr, w, h, t = target_boxes.split([2, 1, 1, 1], dim=-1)
             # (w, h, t) == (h, w, t + pi/2) == (w, h, t + pi): use the
@@ -390,16 +404,20 @@ class YOLOOBBHead(BaseDenseHead):
         pred_boxes = self.decode(anchor_points, strides, flat_dist, flat_angle)
 
         gt_labels, gt_boxes, pad_flag = self._pad_gts(batch_gt_instances)
+        # as released: predicted boxes in the ground truths' dtype (float32)
         assigned = self.assigner.assign(flat_cls.detach().sigmoid(),
-                                        pred_boxes.detach(), anchor_points,
-                                        gt_labels, gt_boxes, pad_flag)
+                                        pred_boxes.detach().to(gt_boxes),
+                                        anchor_points, gt_labels, gt_boxes,
+                                        pad_flag)
         target_scores = assigned['scores']
         avg_factor = target_scores.sum().clamp(min=1).item()
 
+        # every loss: sum / avg_factor exactly as released (mmdet's
+        # avg_factor reduction adds float32 eps to the divisor)
         loss_cls = self.loss_cls(
             flat_cls.reshape(-1, self.num_classes),
             target_scores.reshape(-1, self.num_classes),
-            avg_factor=avg_factor)
+            reduction_override='sum') / avg_factor
 
         fg_mask = assigned['fg_mask']
         box_weight = target_scores.sum(dim=-1)[fg_mask]
@@ -407,7 +425,7 @@ class YOLOOBBHead(BaseDenseHead):
             pred_boxes[fg_mask],
             assigned['bboxes'][fg_mask],
             weight=box_weight,
-            avg_factor=avg_factor)
+            reduction_override='sum') / avg_factor
 
         fg_anchor = fg_mask.nonzero(as_tuple=True)[1]
         dist_targets = self.dfl_targets(anchor_points[fg_anchor],
@@ -420,10 +438,34 @@ class YOLOOBBHead(BaseDenseHead):
             flat_dist[fg_mask].reshape(-1, self.reg_max),
             dist_targets.reshape(-1),
             weight=side_weight,
-            avg_factor=avg_factor)
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
+            reduction_override='sum') / avg_factor
+        losses = dict(
+            loss_cls=loss_cls, loss_bbox=loss_bbox, loss_dfl=loss_dfl)
+        if self.scale_loss_by_batch:
+            scale = flat_cls.size(0) * get_world_size()
+            losses = {k: v * scale for k, v in losses.items()}
+        return losses
 
     # ----------------------------------------------------------- inference
+    def decode_predictions(self, cls_scores: List[Tensor],
+                           bbox_dists: List[Tensor],
+                           angle_preds: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """All anchors' class scores and boxes, before any filtering.
+
+        The released eval output (``OBB`` head in eval mode) is
+        ``cat([boxes[..., :4], scores, boxes[..., 4:]], -1)`` transposed.
+
+        Returns:
+            tuple[Tensor, Tensor]: sigmoid scores ``(B, A, num_classes)`` and
+            boxes ``(B, A, 5)`` (``cx, cy, w, h`` in input pixels, angle in
+            radians), anchors level by level, row-major.
+        """
+        anchor_points, strides = self._priors(cls_scores)
+        scores = self._flatten(cls_scores).sigmoid()
+        boxes = self.decode(anchor_points, strides, self._flatten(bbox_dists),
+                            self._flatten(angle_preds))
+        return scores, boxes
+
     def predict_by_feat(self,
                         cls_scores: List[Tensor],
                         bbox_dists: List[Tensor],
@@ -441,10 +483,8 @@ class YOLOOBBHead(BaseDenseHead):
             and ``labels`` (N, ).
         """
         cfg = ConfigDict(cfg or self.test_cfg or {})
-        anchor_points, strides = self._priors(cls_scores)
-        scores = self._flatten(cls_scores).sigmoid()
-        boxes = self.decode(anchor_points, strides, self._flatten(bbox_dists),
-                            self._flatten(angle_preds))
+        scores, boxes = self.decode_predictions(cls_scores, bbox_dists,
+                                                angle_preds)
         batch_img_metas = batch_img_metas or [{}] * scores.size(0)
         return [
             self._predict_single(s, b, meta, cfg, rescale, with_nms)

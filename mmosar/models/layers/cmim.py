@@ -62,6 +62,11 @@ class CMIM(BaseModule):
         residual (bool): return ``F_m + Delta_m`` (True) or the updates
             ``Delta_m`` alone.
         scan_backend (str): :func:`selective_scan` backend (``'auto'``).
+        scan_dtype (str, optional): dtype of the scan and of the sum of its
+            two directions, e.g. ``'float32'`` (released: the scan inputs
+            are cast to float32 whatever the model dtype, and the merged
+            output is cast back before the LayerNorm). None: the dtype of
+            the features, at least float32.
         init_cfg (dict, optional): mmengine init config.
 
     Shapes:
@@ -82,6 +87,7 @@ class CMIM(BaseModule):
                  dt_init_floor: float = 1e-4,
                  residual: bool = True,
                  scan_backend: str = 'auto',
+                 scan_dtype: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.channels = channels
@@ -91,6 +97,8 @@ class CMIM(BaseModule):
                         if dt_rank == 'auto' else int(dt_rank))
         self.residual = residual
         self.scan_backend = scan_backend
+        self.scan_dtype = None if scan_dtype is None else getattr(
+            torch, scan_dtype)
         inner, k = self.d_inner, self.num_directions
         # Per modality: value and gate projections (one C -> 2D map), the
         # token-wise depthwise conv, the output norm and projection.
@@ -169,17 +177,20 @@ class CMIM(BaseModule):
         dt, B, C = x_dbl.split(
             [self.dt_rank, self.d_state, self.d_state], dim=2)
         dt = torch.matmul(self.dt_proj_weight, dt)  # (B, K, D, 2L)
+        # at least float32 (half precision features under AMP)
+        dtype = self.scan_dtype or torch.promote_types(seq.dtype,
+                                                       torch.float32)
         y = selective_scan(
-            xs.reshape(b, k * d, length),
-            dt.reshape(b, k * d, length),
-            -torch.exp(self.A_log.float()),
-            B.contiguous(),
-            C.contiguous(),
-            self.D.float(),
-            delta_bias=self.dt_proj_bias.float().view(-1),
+            xs.reshape(b, k * d, length).to(dtype),
+            dt.reshape(b, k * d, length).to(dtype),
+            -torch.exp(self.A_log.to(dtype)),
+            B.contiguous().to(dtype),
+            C.contiguous().to(dtype),
+            self.D.to(dtype),
+            delta_bias=self.dt_proj_bias.to(dtype).view(-1),
             delta_softplus=True,
             backend=self.scan_backend).view(b, k, d, length)
-        return y[:, 0] + y[:, 1].flip(-1)
+        return (y[:, 0] + y[:, 1].flip(-1)).to(seq.dtype)
 
     def forward(self, x_opt: Tensor, x_sar: Tensor) -> Tuple[Tensor, Tensor]:
         if x_opt.shape != x_sar.shape or x_opt.shape[1] != self.channels:

@@ -14,8 +14,12 @@ by ``eps``,
 
 and the module output is ``I' = I + 0.1 * E``: optical per channel
 (``E`` of each band), SAR with ``E`` of one band added to every band.
-The released code uses ``r = 5`` (11 x 11 windows), ``eps = 0.01`` and
-truncates ``E`` through ``uint8``; FAM has no parameters and no gradient.
+The released code uses ``r = 5`` (11 x 11 windows), ``eps = 0.01``,
+computes the window sums as convolutions with four 0/1 masks (buffers of
+its checkpoints, :func:`half_window_masks`) and truncates ``E`` through
+``uint8``; FAM has no parameters and no gradient. Here the masks are a
+non-persistent buffer ``masks`` (the converter checks a checkpoint's masks
+against the constants).
 """
 from typing import Optional, Sequence
 
@@ -27,42 +31,70 @@ from torch import Tensor
 from mmosar.registry import MODELS
 
 
+def half_window_masks(radius: int = 5) -> Tensor:
+    """The four half-window masks of the released edge operator.
+
+    Returns:
+        Tensor: ``(4, 1, 2r+1, 2r+1)`` float32, ones in the left ``r+1``
+        columns, the right ``r+1`` columns, the top ``r+1`` rows and the
+        bottom ``r+1`` rows (in this order), zeros elsewhere. These are the
+        released ``Grad_edge`` buffers ``weight_x1, weight_x2, weight_y1,
+        weight_y2``.
+    """
+    full, half = 2 * radius + 1, radius + 1
+    masks = torch.zeros(4, 1, full, full)
+    masks[0, 0, :, :half] = 1
+    masks[1, 0, :, radius:] = 1
+    masks[2, 0, :half, :] = 1
+    masks[3, 0, radius:, :] = 1
+    return masks
+
+
 def ratio_edge_magnitude(image: Tensor,
-                         radius: int = 5,
+                         masks: Tensor,
                          eps: float = 0.01,
                          quantize: bool = True) -> Tensor:
     """Log-ratio edge magnitude ``E`` of every band (no gradient).
 
+    ``S = conv2d(pad_reflect(I) + eps, masks)`` gives the four window sums
+    ``S_L, S_R, S_T, S_B``; ``E = sqrt(ln(S_L/S_R)^2 + ln(S_T/S_B)^2)``
+    with NaN (a non-positive ratio) replaced by 0.
+
     Args:
         image (Tensor): ``(B, C, H, W)`` with values in ``[0, 1]``; each band
-            is filtered independently. ``H, W > radius`` (reflection pad).
-        radius (int): half window ``r``; windows are ``2r+1`` wide.
+            is filtered independently. ``H, W > r`` (reflection pad).
+            Computed in the image's dtype (at least float32).
+        masks (Tensor): ``(4, 1, 2r+1, 2r+1)`` window masks (left, right,
+            top, bottom), see :func:`half_window_masks`.
         eps (float): added to every pixel after padding.
-        quantize (bool): truncate ``E`` to an integer as the released code
-            (``uint8`` cast) does.
+        quantize (bool): truncate ``E`` toward zero through ``uint8`` as the
+            released code does (values 0..255).
 
     Returns:
-        Tensor: ``(B, C, H, W)`` magnitude, NaN replaced by 0.
+        Tensor: ``(B, C, H, W)`` magnitude in the image's dtype.
     """
     if image.dim() != 4:
         raise ValueError(f'FAM expects (B, C, H, W) images, got '
                          f'{tuple(image.shape)}')
+    radius = masks.shape[-1] // 2
     height, width = image.shape[-2:]
     if min(height, width) <= radius:
         raise ValueError(f'FAM needs images larger than the filter radius '
                          f'{radius}, got {height}x{width}')
+    b, c = image.shape[:2]
     with torch.no_grad():
-        padded = F.pad(image.float(), [radius] * 4, mode='reflect') + eps
-        full, half = 2 * radius + 1, radius + 1
-        # Box means (ratios of means = ratios of sums: equal window sizes).
-        cols = F.avg_pool2d(padded, (full, half), stride=1)  # (H, W + r)
-        rows = F.avg_pool2d(padded, (half, full), stride=1)  # (H + r, W)
-        grad_x = torch.log(cols[..., :width] / cols[..., radius:])
-        grad_y = torch.log(rows[..., :height, :] / rows[..., radius:, :])
+        work = image if image.dtype in (torch.float32,
+                                        torch.float64) else image.float()
+        padded = F.pad(work.reshape(b * c, 1, height, width), [radius] * 4,
+                       mode='reflect') + eps
+        left, right, top, bottom = F.conv2d(padded,
+                                            masks.to(work)).unbind(dim=1)
+        grad_x = torch.log(left / right)
+        grad_y = torch.log(top / bottom)
         magnitude = torch.sqrt(grad_x**2 + grad_y**2).nan_to_num_(0.0)
         if quantize:
-            magnitude = magnitude.floor_()
-    return magnitude.to(image.dtype)
+            magnitude = magnitude.to(torch.uint8).to(work.dtype)
+    return magnitude.view(b, c, height, width).to(image.dtype)
 
 
 @MODELS.register_module()
@@ -101,6 +133,9 @@ class FAM(BaseModule):
                  data_std: Optional[Sequence[float]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        # constant windows, not trained and not stored in checkpoints
+        self.register_buffer(
+            'masks', half_window_masks(radius), persistent=False)
         if mode not in ('per_channel', 'single_band'):
             raise ValueError(f"FAM mode must be 'per_channel' or "
                              f"'single_band', got {mode!r}")
@@ -134,7 +169,7 @@ class FAM(BaseModule):
         if self.mode == 'single_band':
             band = self.band_index % x.shape[1]
             unit = unit[:, band:band + 1]
-        edges = ratio_edge_magnitude(unit, self.radius, self.eps,
+        edges = ratio_edge_magnitude(unit, self.masks, self.eps,
                                      self.quantize)
         if self.normalized:
             edges = edges * (255.0 / self.data_std)
