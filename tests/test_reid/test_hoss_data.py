@@ -209,10 +209,13 @@ def test_pixel_noise_erasing():
         assert 0.01 < area <= 1 / 3 + 0.05  # one rectangle, area in range
 
 
-def test_pack_reid_sample():
-    from mmosar.datasets import PackReIDSample
+def test_pack_reid_sample_with_mmpretrain_pack_inputs():
+    from mmosar.registry import TRANSFORMS
     img = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
-    out = PackReIDSample(meta_keys=('modality', 'ship_size'))(
+    pack = TRANSFORMS.build(
+        dict(type='mmpretrain.PackInputs', meta_keys=('modality',
+                                                      'ship_size')))
+    out = pack(
         dict(img=img, gt_label=5, modality=1, ship_size=np.ones(3)))
     assert out['inputs'].shape == (3, 4, 2)
     assert int(out['inputs'][2, 3, 1]) == int(img[3, 1, 2])

@@ -1,9 +1,10 @@
 """Ship-chip transforms for cross-modal ReID (TransOSS / HOSS).
 
 Loading (optical RGB or float32 SAR chip -> 3-channel uint8), the TransOSS
-ship-size vector, the reid-strong-baseline augmentations (pad + random
-crop, random erasing with per-pixel noise) and packing into a
-:class:`mmpretrain.structures.DataSample`.
+ship-size vector and the reid-strong-baseline augmentations (pad + random
+crop, random erasing with per-pixel noise). Packing is mmpretrain's
+``PackInputs`` (a :class:`mmpretrain.structures.DataSample` with
+``gt_label`` and the meta keys ``modality``, ``ship_size``, ...).
 """
 import math
 import random
@@ -11,10 +12,8 @@ from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmpretrain.structures import DataSample
 
 from mmosar.registry import TRANSFORMS
 
@@ -28,8 +27,8 @@ class LoadShipChip(BaseTransform):
     Optical images are read as colour (BGR, the OpenMMLab convention; a
     grey optical image is replicated). SAR images are read unchanged: a
     non-uint8 (e.g. float32 GeoTIFF) chip is divided by its own maximum,
-    scaled to 0-255 and cast to uint8 (TransOSS); a uint8 chip is used as
-    is. A single band is replicated to 3 channels.
+    scaled to 0-255 in float32 and truncated to uint8 (TransOSS); a uint8
+    chip is used as is. A single band is replicated to 3 channels.
 
     Required keys: ``img_path``, ``modality``.
     Added keys: ``img`` (H, W, 3) uint8, ``img_shape``, ``ori_shape``.
@@ -61,14 +60,16 @@ class LoadShipChip(BaseTransform):
                     f'uint8), got {img.shape[2]} bands of {img.dtype}')
             return img
         if img.dtype != np.uint8:
-            img = img.astype(np.float64)
+            # float32 arithmetic, truncation to uint8: the release's
+            # sar32bit2RGB (float64 would differ by 1 on some pixels).
+            img = img.astype(np.float32)
             if not np.isfinite(img).all():
                 raise ValueError(f'{path}: SAR chip has NaN/inf values')
             peak = img.max()
             if peak <= 0:
                 raise ValueError(f'{path}: SAR chip maximum is {peak}, '
                                  'cannot scale by it')
-            img = (img / peak * 255).astype(np.uint8)
+            img = (img / peak * np.float32(255)).astype(np.uint8)
         return np.repeat(img[..., None], 3, axis=2)
 
 
@@ -228,33 +229,3 @@ class PixelNoiseErasing(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'area_range={self.area_range})')
-
-
-@TRANSFORMS.register_module()
-class PackReIDSample(BaseTransform):
-    """Pack an image and its identity into ``inputs`` / ``data_samples``.
-
-    ``inputs`` is the (C, H, W) uint8 tensor; ``data_samples`` is a
-    :class:`mmpretrain.structures.DataSample` with ``gt_label`` and the
-    ``meta_keys`` present in the results as metainfo (e.g. ``modality``,
-    ``ship_size``, ``role``, ``protocol``).
-
-    Args:
-        meta_keys (Sequence[str]): Keys copied into the metainfo.
-    """
-
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_path', 'ori_shape',
-                                             'img_shape', 'modality',
-                                             'ship_size')) -> None:
-        self.meta_keys = tuple(meta_keys)
-
-    def transform(self, results: dict) -> dict:
-        img = np.ascontiguousarray(results['img'].transpose(2, 0, 1))
-        sample = DataSample().set_gt_label(int(results['gt_label']))
-        sample.set_metainfo(
-            {k: results[k] for k in self.meta_keys if k in results})
-        return dict(inputs=torch.from_numpy(img), data_samples=sample)
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

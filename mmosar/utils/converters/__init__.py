@@ -1,0 +1,1 @@
+"""Converters of released checkpoints to mmosar names."""
