@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -63,10 +64,31 @@ def test_toy_pretraining(repo_root, toy_data, tmp_path):
     # as the first iteration's logit scale.
     assert _history(runner, 'logit_scale')[0] == pytest.approx(
         math.exp(2.6592), rel=1e-6)
-    # Symmetric InfoNCE over 4 pairs at init (small random features): close
-    # to the chance value ln(4), far from 0 and from a saturated value.
-    assert _history(runner, 'loss_infonce')[0] == pytest.approx(
-        math.log(4), abs=0.5)
+    # A batch of the runner's sampler and pipeline: the model's loss equals
+    # a symmetric InfoNCE written out pair by pair over its pair ids.
+    model = runner.model
+    model.eval()
+    data = model.data_preprocessor(next(iter(runner.train_dataloader)))
+    with torch.no_grad():
+        loss = float(model(**data, mode='loss')['loss_infonce'])
+        feats = F.normalize(
+            model.extract_feat(data['inputs'], data['data_samples'])[-1],
+            dim=1).double()
+        scale = math.exp(float(model.logit_scale))
+    where = {0: {}, 1: {}}
+    for i, ds in enumerate(data['data_samples']):
+        where[int(ds.modality)][int(ds.gt_label)] = i
+    pids = sorted(where[0])
+    assert sorted(where[1]) == pids and 2 * len(pids) == len(feats) == 8
+    sim = [[scale * float(feats[where[1][a]] @ feats[where[0][b]])
+            for b in pids] for a in pids]
+    n = len(pids)
+    rows = [math.log(sum(math.exp(v) for v in sim[i])) - sim[i][i]
+            for i in range(n)]
+    cols = [math.log(sum(math.exp(sim[j][i]) for j in range(n))) - sim[i][i]
+            for i in range(n)]
+    assert loss == pytest.approx(0.5 * (sum(rows) + sum(cols)) / n,
+                                 rel=1e-5)
 
 
 def _brute_force_reid(results):
