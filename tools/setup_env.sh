@@ -64,22 +64,7 @@ say "installing build requirements (setuptools<80: pkg_resources for mmcv/mim, e
 "${PIP[@]}" -r "$REPO/requirements/build.txt"
 
 # ------------------------------------------------------------------ 3. mmcv
-read -r TORCH_VER PY_TAG CUDA_TAG <<<"$("$PY" - <<'EOF'
-import os, shutil, sys, torch
-cuda = torch.version.cuda
-# CUDA ops need a CUDA torch and nvcc, and either a visible GPU or an explicit
-# request: a CUDA wheel on a CPU-only machine builds CPU ops only.
-requested = (os.environ.get('MMCV_CUDA', '0') == '1'
-             or os.environ.get('FORCE_CUDA', '0') == '1')
-refused = (os.environ.get('MMOSAR_FORCE_CPU_OPS', '0') == '1'
-           or os.environ.get('FORCE_CUDA') == '0')
-use_cuda = (cuda is not None and shutil.which('nvcc') is not None
-            and (torch.cuda.is_available() or requested) and not refused)
-arch = os.environ.get('TORCH_CUDA_ARCH_LIST', 'auto').replace(' ', '_').replace(';', '_')
-tag = f'cu{cuda}-arch{arch}' if use_cuda else 'cpu'
-print(torch.__version__.replace('+', '_'), f'py{sys.version_info[0]}{sys.version_info[1]}', tag)
-EOF
-)"
+read -r TORCH_VER PY_TAG CUDA_TAG <<<"$("$PY" "$REPO/tools/misc/mmcv_build_tag.py")"
 KEY=mmcv-${MMCV_VERSION}_torch-${TORCH_VER}_${PY_TAG}_${CUDA_TAG}
 WHEEL_DIR=$CACHE/wheels/$KEY
 if "$PY" -c "import importlib.util as u, mmcv, sys; sys.exit(0 if mmcv.__version__ == '$MMCV_VERSION' and u.find_spec('mmcv._ext') else 1)" 2>/dev/null; then
@@ -96,11 +81,30 @@ else
         fi
         say "the wheel is cached in $WHEEL_DIR; log: $WHEEL_DIR/build.log"
         BUILD_START=$(date +%s)
+        # mmcv 2.1.0's setup.py compiles with -std=c++17, but the headers of
+        # torch >= 2.10 refuse anything below C++20 ("C++20 or later
+        # compatible compiler is required to use ATen"): build from the
+        # source distribution with the standard torch's headers ask for.
+        SRC_DIR=$(mktemp -d)
+        "$PY" -m pip download --disable-pip-version-check -q --no-deps \
+            --no-binary :all: -d "$SRC_DIR" "mmcv==$MMCV_VERSION"
+        tar -xzf "$SRC_DIR"/mmcv-"$MMCV_VERSION".tar.gz -C "$SRC_DIR"
+        CXX_STD=$("$PY" - <<'EOF_STD'
+import os, torch
+header = os.path.join(os.path.dirname(torch.__file__), 'include', 'ATen', 'ATen.h')
+print('c++20' if 'C++20' in open(header).read() else 'c++17')
+EOF_STD
+)
+        if [[ "$CXX_STD" == c++20 ]]; then
+            say "torch's headers need C++20: patching mmcv's -std=c++17 flags"
+            sed -i 's/-std=c++17/-std=c++20/g; s#/std:c++17#/std:c++20#g' \
+                "$SRC_DIR/mmcv-$MMCV_VERSION/setup.py"
+        fi
         # No build isolation: isolation would pull setuptools>=82, which has
         # no pkg_resources (mmcv's setup.py imports it), and would hide torch.
         MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "$PY" -m pip wheel \
             --disable-pip-version-check --no-build-isolation --no-deps -v \
-            -w "$WHEEL_DIR" "mmcv==$MMCV_VERSION" >"$WHEEL_DIR/build.log" 2>&1 &
+            -w "$WHEEL_DIR" "$SRC_DIR/mmcv-$MMCV_VERSION" >"$WHEEL_DIR/build.log" 2>&1 &
         BUILD_PID=$!
         while kill -0 "$BUILD_PID" 2>/dev/null; do
             sleep 60
@@ -113,6 +117,7 @@ else
             echo "mmcv build failed; full log in $WHEEL_DIR/build.log" >&2
             exit 1
         fi
+        rm -rf "$SRC_DIR"
         say "mmcv built in $(( $(date +%s) - BUILD_START )) s"
     else
         say "using the cached mmcv wheel from $WHEEL_DIR"

@@ -27,7 +27,8 @@ def _matches(key: str, patterns: Sequence[str]) -> bool:
 
 def _listing(title: str, keys: List[str], limit: int = 40) -> str:
     shown = '\n'.join(f'    {k}' for k in keys[:limit])
-    more = f'\n    ... and {len(keys) - limit} more' if len(keys) > limit else ''
+    more = (f'\n    ... and {len(keys) - limit} more'
+            if len(keys) > limit else '')
     return f'  {title} ({len(keys)}):\n{shown}{more}'
 
 

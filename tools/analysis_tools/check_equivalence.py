@@ -1,6 +1,7 @@
 """Check a released mode of mmosar against an equivalence fixture.
 
-    python tools/analysis_tools/check_equivalence.py NAME [--root DIR] [--rtol R]
+    python tools/analysis_tools/check_equivalence.py NAME \
+        [--root DIR] [--rtol R]
 
 NAME is a fixture folder under ``../shared/equivalence`` (``m4sar``,
 ``m4sar/baselines/CFT``, ``transoss``, ``cmpc``, ``sdconet``, ``ifkd``,
@@ -18,7 +19,7 @@ from mmosar.testing.equivalence import DEFAULT_RTOL, run_check
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('name', help='fixture folder, e.g. m4sar')
     parser.add_argument('--root', type=Path, default=None,
                         help='fixture root (default ../shared/equivalence '

@@ -165,10 +165,13 @@ class EquivalenceReport:
         else:
             a64 = a.astype(np.float64)
             e64 = e.astype(np.float64)
-            err = float(np.max(np.abs(a64 - e64))) if e.size else 0.0
-            if e.size and not np.array_equal(np.isnan(a64), np.isnan(e64)):
+            nan_a, nan_e = np.isnan(a64), np.isnan(e64)
+            finite = ~(nan_a | nan_e)
+            diff = np.abs(a64[finite] - e64[finite])
+            err = float(diff.max()) if diff.size else 0.0
+            if not np.array_equal(nan_a, nan_e):  # NaN where the other is not
                 err = float('inf')
-            scale = float(np.nanmax(np.abs(e64))) if e.size else 0.0
+            scale = float(np.abs(e64[~nan_e]).max()) if (~nan_e).any() else 0.0
             rel = err / max(scale, 1e-12)
             comp = Comparison(key, rel, err, tol, e.shape, note)
         self.comparisons.append(comp)
