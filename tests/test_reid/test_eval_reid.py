@@ -111,8 +111,10 @@ def test_against_mmpretrain_retrieval_metrics():
     """mmpretrain's retrieval metrics as a second reference: IR-mode AP over
     the whole gallery is Market-1501's AP, recall@k is CMC@k (every query
     has a gallery match here, so none is skipped)."""
-    from mmpretrain.evaluation import (RetrievalAveragePrecision,
-                                       RetrievalRecall)
+    from mmpretrain.evaluation import (
+        RetrievalAveragePrecision,
+        RetrievalRecall,
+    )
     rng = np.random.default_rng(3)
     g_pids = np.concatenate([np.arange(8), rng.integers(0, 8, size=32)])
     q_pids = rng.integers(0, 8, size=25)

@@ -7,9 +7,11 @@ import torch
 
 from mmosar.registry import MODELS
 from mmosar.testing.equivalence import fixture_or_skip
-from mmosar.utils.checkpoint import (StateDictMismatchError,
-                                     load_pretrained_strict,
-                                     load_state_dict_strict)
+from mmosar.utils.checkpoint import (
+    StateDictMismatchError,
+    load_pretrained_strict,
+    load_state_dict_strict,
+)
 from mmosar.utils.converters.transoss import transoss_conversion
 
 # Released name -> mmosar name, written out by hand from the release's

@@ -81,7 +81,9 @@ class SymmetricInfoNCELoss(nn.Module):
     positives are on the diagonal, every other entry of the row / column is
     a negative. The loss is
 
-    .. math:: \\tfrac12\\big(\\mathrm{CE}(L, I) + \\mathrm{CE}(L^{\\top}, I)\\big)
+    .. math::
+
+        \\tfrac12\\big(\\mathrm{CE}(L, I) + \\mathrm{CE}(L^{\\top}, I)\\big)
 
     with ``CE`` the mean cross-entropy against the targets ``0..N-1`` (the
     released ``clip_loss``).

@@ -16,9 +16,9 @@ plus ``patch_embed_sar``, ``modality_embed``, ``size_embed``),
 ``logit_scale`` (:class:`OptiSarContrastive`).
 
 Entries that no forward of the target model reads are dropped and listed:
-the ViT's ImageNet head (``fc.*`` / ``head.*`` / ``pre_logits.*``) always; ``logit_scale`` for
-the ReID model; ``bottleneck.*`` / ``classifier.*`` for the pretraining
-model. Any other unknown key is an error.
+the ViT's ImageNet head (``fc.*`` / ``head.*`` / ``pre_logits.*``) always;
+``logit_scale`` for the ReID model; ``bottleneck.*`` / ``classifier.*`` for
+the pretraining model. Any other unknown key is an error.
 """
 import re
 from typing import Dict, List, Mapping, Tuple
