@@ -158,3 +158,58 @@ def _released_names(model):
     out['base.fc.weight'] = torch.randn(1000, 8)
     out['logit_scale'] = torch.tensor(2.6592)
     return out
+
+
+def _config_model(repo_root, name, arch=NAMES_ARCH, **checkpoint):
+    """The model of a TransOSS config at a small width (same key names)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(repo_root / 'configs' / 'transoss' / name).model
+    cfg.backbone.update(arch=arch, img_size=(32, 16), patch_size=8)
+    cfg.backbone.init_cfg.update(checkpoint)
+    if 'head' in cfg:
+        cfg.head.update(in_channels=arch['embed_dims'], num_classes=3)
+    return MODELS.build(cfg)
+
+
+def test_configs_load_their_released_checkpoints(repo_root, tmp_path):
+    """Each config's pretrained path with a file in the released layout it
+    names: converted, loaded strictly, only the allowed keys left out."""
+    ref = _reid_model()  # weights to write, under released names
+    released = _released_names(ref)
+    # Fine-tuning: `vit_b512_pre.pth`, stage-1 backbone without `base.`
+    # and without the size token.
+    vit_b512_pre = {k[len('base.'):]: v for k, v in released.items()
+                    if k.startswith('base.') and 'wh_embed' not in k}
+    path = tmp_path / 'vit_b512_pre.pth'
+    torch.save(vit_b512_pre, path)
+    model = _config_model(repo_root, 'transoss_vit-b16_p8k4-200e_hoss.py',
+                          checkpoint=str(path))
+    model.init_weights()
+    torch.testing.assert_close(model.backbone.modality_embed,
+                               released['base.mie_embed'])
+    torch.testing.assert_close(model.backbone.layers[11].ffn.layers[1].bias,
+                               released['base.blocks.11.mlp.fc2.bias'])
+    # Stage 1: timm's ImageNet ViT (no SAR head, no modality embedding,
+    # `head.*`), pos_embed of a 2x2 grid resized to the 4x2 grid.
+    timm = {k: v for k, v in vit_b512_pre.items()
+            if not k.startswith(('patch_embed_SAR', 'mie_embed', 'fc.'))}
+    timm['pos_embed'] = torch.randn(1, 5, 8)
+    timm['head.weight'] = torch.randn(1000, 8)
+    path = tmp_path / 'vit_base_p16_224.pth'
+    torch.save(timm, path)
+    model = _config_model(
+        repo_root, 'transoss_vit-b16_4xb128-60e_optisar-pair-pretrain.py',
+        checkpoint=str(path))
+    model.init_weights()
+    torch.testing.assert_close(model.backbone.patch_embed_sar.projection.bias,
+                               timm['patch_embed.proj.bias'])
+    assert model.backbone.pos_embed.shape == (1, 9, 8)
+    # Fine-tuning from mmosar's own stage 1 (OptiSarContrastive names).
+    path = tmp_path / 'epoch_60.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    finetune = _config_model(
+        repo_root, 'transoss_vit-b16_p8k4-200e_hoss-from-mmosar-pretrain.py',
+        checkpoint=str(path))
+    finetune.init_weights()
+    torch.testing.assert_close(finetune.backbone.pos_embed,
+                               model.backbone.pos_embed)
