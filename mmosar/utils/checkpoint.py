@@ -7,6 +7,8 @@ the keys it allows to differ with glob patterns.
 """
 import fnmatch
 import importlib
+import threading
+from contextlib import contextmanager
 from typing import (
     Callable,
     Dict,
@@ -136,11 +138,55 @@ def load_state_dict_strict(
         k: v
         for k, v in state_dict.items() if k in own and k not in skipped
     }
-    result = module.load_state_dict(to_load, strict=False)
+    with _keys_checked_here():
+        result = module.load_state_dict(to_load, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys
     missing, unexpected = sorted(missing + skipped), \
         sorted(unexpected + skipped)
     return dict(missing=missing, unexpected=unexpected)
+
+
+_LOCAL = threading.local()
+
+
+@contextmanager
+def _keys_checked_here():
+    """Within: :func:`raise_on_incompatible_keys` stands aside, because
+    :func:`load_state_dict_strict` has compared the keys (with the caller's
+    allowances) already."""
+    previous = getattr(_LOCAL, 'checked', False)
+    _LOCAL.checked = True
+    try:
+        yield
+    finally:
+        _LOCAL.checked = previous
+
+
+def raise_on_incompatible_keys(module: nn.Module, incompatible_keys) -> None:
+    """``load_state_dict`` post-hook that makes every load strict.
+
+    Register it on a model (``model.register_load_state_dict_post_hook``)
+    so that loads outside :func:`load_state_dict_strict`, e.g. mmengine's
+    runner with ``load_from`` / ``tools/test.py CHECKPOINT`` (``strict=False``
+    there), fail listing the keys instead of logging a warning and running
+    with untouched weights.
+
+    Raises:
+        StateDictMismatchError: If a key is missing or unexpected.
+    """
+    if getattr(_LOCAL, 'checked', False):
+        return
+    missing = sorted(incompatible_keys.missing_keys)
+    unexpected = sorted(incompatible_keys.unexpected_keys)
+    if missing or unexpected:
+        parts = [f'weights loaded into {type(module).__name__} do not match '
+                 'it (convert released checkpoints first, e.g. with '
+                 'tools/model_converters/):']
+        if missing:
+            parts.append(_listing('missing in the weights', missing))
+        if unexpected:
+            parts.append(_listing('unexpected in the weights', unexpected))
+        raise StateDictMismatchError('\n'.join(parts))
 
 
 #: Converter names usable in ``load_pretrained_strict(converter=...)``:

@@ -213,3 +213,23 @@ def test_configs_load_their_released_checkpoints(repo_root, tmp_path):
     finetune.init_weights()
     torch.testing.assert_close(finetune.backbone.pos_embed,
                                model.backbone.pos_embed)
+
+
+def test_runner_checkpoint_loading_is_strict(tmp_path):
+    """mmengine's load_checkpoint (runner load_from, tools/test.py) loads
+    non-strictly; the model's hook turns a key mismatch into an error."""
+    from mmengine.runner import load_checkpoint
+    model = _reid_model()
+    released = _released_names(model)
+    path = tmp_path / 'HOSS_TransOSS.pth'
+    torch.save(released, path)  # not converted
+    with pytest.raises(StateDictMismatchError,
+                       match=r'missing in the weights[\s\S]*backbone\.'
+                       r'cls_token[\s\S]*unexpected in the weights'
+                       r'[\s\S]*base\.blocks\.0\.attn'):
+        load_checkpoint(model, str(path), map_location='cpu')
+    converted, _, _ = transoss_conversion(released)
+    torch.save({'state_dict': converted}, path)
+    load_checkpoint(model, str(path), map_location='cpu')
+    torch.testing.assert_close(model.head.classifier.weight,
+                               released['classifier.weight'])
