@@ -15,11 +15,14 @@ imagenet_vit = 'checkpoints/vit_base_p16_224-4e355ebd.pth'
 
 model = dict(
     type='OptiSarContrastive',
+    # ImageNet mean/std; in training, timm RandomErasing(mode='pixel') on
+    # the normalised image (N(0, 1) noise), as released.
     data_preprocessor=dict(
-        type='ImgDataPreprocessor',
+        type='ReIDDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
+        bgr_to_rgb=True,
+        erasing=dict(prob=0.5, area_range=(0.02, 1 / 3))),
     backbone=dict(
         type='TransOSSViT',
         arch='base',

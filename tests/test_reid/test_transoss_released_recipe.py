@@ -1,6 +1,7 @@
 """TransOSS configs against the released recipe: resize per phase (PIL
 itself as the reference), SAR scaling, learning-rate schedule, batches."""
 import math
+import random
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from mmengine.optim import build_optim_wrapper
 from PIL import Image
 
 from mmosar.datasets.transforms.reid_chip import LoadShipChip
-from mmosar.registry import PARAM_SCHEDULERS, TRANSFORMS
+from mmosar.registry import MODELS, PARAM_SCHEDULERS, TRANSFORMS
 
 HOSS = 'configs/transoss/transoss_vit-b16_p8k4-200e_hoss.py'
 PRETRAIN = 'configs/transoss/transoss_vit-b16_4xb128-60e_optisar-pair-' \
@@ -142,3 +143,38 @@ def test_unsharded_sampler_gives_every_rank_a_full_epoch(monkeypatch):
     for rank in (0, 1):
         assert sorted(seen[False, rank]) == list(range(16))
     assert seen[False, 0] != seen[False, 1]
+
+
+def test_random_erasing_after_normalisation(repo_root):
+    """timm RandomErasing(mode='pixel') on the normalised image: one
+    rectangle of N(0, 1) noise in every channel, only in training."""
+    cfg = Config.fromfile(repo_root / HOSS).model.data_preprocessor
+    preprocessor = MODELS.build(cfg)
+    assert preprocessor.erasing.prob == 0.5
+    img = torch.full((3, 256, 128), 100, dtype=torch.uint8)
+    batch = dict(inputs=[img.clone() for _ in range(4)], data_samples=None)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    normalised = ((img.float().flip(0) - mean) / std)  # BGR -> RGB
+    out = preprocessor(batch, training=False)['inputs']
+    for x in out:
+        torch.testing.assert_close(x, normalised)
+    preprocessor.erasing.prob = 1.0
+    random.seed(0)
+    torch.manual_seed(0)
+    noise = []
+    for _ in range(20):
+        out = preprocessor(dict(inputs=[img.clone()], data_samples=None),
+                           training=True)['inputs'][0]
+        changed = (out != normalised).any(dim=0)
+        rows, cols = changed.any(dim=1).nonzero(), changed.any(dim=0).nonzero()
+        box = (slice(int(rows.min()), int(rows.max()) + 1),
+               slice(int(cols.min()), int(cols.max()) + 1))
+        h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+        assert bool(changed[box].all())  # one filled rectangle
+        assert 0.015 < h * w / (256 * 128) < 1 / 3 + 0.01
+        assert 0.3 / 1.2 < h / w < 1.2 / 0.3
+        noise.append(out[:, box[0], box[1]].flatten())
+    noise = torch.cat(noise)
+    assert abs(float(noise.mean())) < 0.02 and abs(float(noise.std()) -
+                                                    1) < 0.02

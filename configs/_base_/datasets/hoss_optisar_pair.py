@@ -17,9 +17,8 @@ train_pipeline = [
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomPadCrop', padding=10),
-    # timm RandomErasing(mode='pixel'): per-pixel noise with the ImageNet
-    # (BGR) mean/std, i.e. N(0, 1) after normalisation.
-    dict(type='PixelNoiseErasing', prob=0.5, area_range=(0.02, 1 / 3)),
+    # Random erasing (timm, mode 'pixel') runs after normalisation, in the
+    # model's ReIDDataPreprocessor.
     dict(
         type='mmpretrain.PackInputs',
         meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',

@@ -35,6 +35,10 @@ class ModalityAwareEmbedder(BaseModel):
                 mean=[123.675, 116.28, 103.53],
                 std=[58.395, 57.12, 57.375],
                 bgr_to_rgb=True)
+        if isinstance(data_preprocessor, dict):
+            # mmosar's registry: finds mmosar's ReIDDataPreprocessor with or
+            # without a default scope, and mmengine's through its parents.
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
