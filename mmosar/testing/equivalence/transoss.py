@@ -86,12 +86,28 @@ def check_ship_size(fixture: Fixture, report: EquivalenceReport) -> None:
                        fixture[f'inputs/{name}_img_wh'])
 
 
-def check_reid(fixture: Fixture, report: EquivalenceReport) -> None:
+def released_reid_model(fixture: Fixture) -> torch.nn.Module:
+    """The HOSS config's model with the fixture's converted weights, loaded
+    strictly, float64, eval mode."""
     num_classes = int(fixture.manifest['num_classes'])
     model = build_released_model(REID_CONFIG, num_classes=num_classes)
     weights = convert_transoss(fixture.released_state_dict(), target='reid')
     load_state_dict_strict(model, weights, 'transoss fixture (converted)')
     model.double().eval()
+    return model
+
+
+def mixed_batch(fixture: Fixture):
+    """The fixture's mixed train batch: images, modality ids, sizes."""
+    index = torch.from_numpy(fixture['train/mixed_index'])
+    x = torch.cat((torch.from_numpy(fixture['inputs/optical']),
+                   torch.from_numpy(fixture['inputs/sar'])))[index]
+    return (x, torch.from_numpy(fixture['train/mixed_cam_label']),
+            fixture['train/mixed_img_wh'])
+
+
+def check_reid(fixture: Fixture, report: EquivalenceReport) -> None:
+    model = released_reid_model(fixture)
     inputs = {
         name: torch.from_numpy(fixture[f'inputs/{name}'])
         for name in ('optical', 'sar')
@@ -113,10 +129,7 @@ def check_reid(fixture: Fixture, report: EquivalenceReport) -> None:
             report.compare(f'eval/{name}/bn_feat', model.head.bnneck(feat),
                            fixture[f'eval/{name}/bn_feat'])
 
-        index = torch.from_numpy(fixture['train/mixed_index'])
-        x = torch.cat((inputs['optical'], inputs['sar']))[index]
-        cams = torch.from_numpy(fixture['train/mixed_cam_label'])
-        wh = fixture['train/mixed_img_wh']
+        x, cams, wh = mixed_batch(fixture)
         data = samples(cams.tolist(), wh)
         train_without_drop_path(model)
         tokens, _ = model.backbone.embed_tokens(x, cams, torch.from_numpy(wh))
