@@ -26,10 +26,11 @@ train_pipeline = [
         type='Resize',
         scale=(img_size[1], img_size[0]),
         keep_ratio=False,
+        backend='pillow',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomPadCrop', padding=2),
-    dict(type='PackReIDSample', meta_keys=meta_keys),
+    dict(type='mmpretrain.PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadShipChip'),
@@ -38,8 +39,9 @@ test_pipeline = [
         type='Resize',
         scale=(img_size[1], img_size[0]),
         keep_ratio=False,
-        interpolation='bicubic'),
-    dict(type='PackReIDSample', meta_keys=meta_keys),
+        backend='pillow',
+        interpolation='bilinear'),
+    dict(type='mmpretrain.PackInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(
     batch_size=16,
@@ -58,16 +60,19 @@ max_iters = 4
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=5e-4, momentum=0.9,
                                     weight_decay=1e-4),
-                     paramwise_cfg=dict(bias_lr_mult=2.0))
+                     paramwise_cfg=dict(
+                         custom_keys={'bias': dict(lr_mult=2.0)}))
+# The released schedule per iteration: 2 warm-up steps, cosine to step 4.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=2),
     dict(
-        type='CosineAnnealingLR',
-        eta_min_ratio=0.002,
-        T_max=max_iters - 2,
+        type='TimmCosineLR',
+        t_initial=max_iters,
+        eta_min=0.002 * 5e-4,
+        warmup_t=2,
+        warmup_lr_init=0.01 * 5e-4,
         by_epoch=False,
-        begin=2,
-        end=max_iters),
+        begin=0,
+        end=max_iters)
 ]
 train_cfg = dict(
     _delete_=True,

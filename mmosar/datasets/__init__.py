@@ -21,8 +21,6 @@ from .shiprs import ShipRSImageNetDataset  # noqa: F401
 from .transforms import *  # noqa: F401,F403
 from .transforms.reid_chip import (  # noqa: F401
                                   LoadShipChip,
-                                  PackReIDSample,
-                                  PixelNoiseErasing,
                                   RandomPadCrop,
                                   ShipSizeVector,
 )

@@ -2,3 +2,4 @@
 import mmdet.engine  # noqa: F401  (fills the parent registries)
 
 from .hooks import *  # noqa: F401,F403
+from .schedulers import *  # noqa: F401,F403

@@ -6,7 +6,19 @@ not, is an error that lists them, unless the caller (usually a config) names
 the keys it allows to differ with glob patterns.
 """
 import fnmatch
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import importlib
+import threading
+from contextlib import contextmanager
+from typing import (
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import torch
 from torch import nn
@@ -91,7 +103,9 @@ def load_state_dict_strict(
 
     Keys matched by ``allowed_missing`` keep the module's values; keys matched
     by ``allowed_unexpected`` are dropped. Shapes must agree for every key
-    that is loaded.
+    that is loaded; a key whose shapes differ (e.g. a classifier for another
+    number of classes) is skipped only when it matches both patterns (the
+    weights' tensor is dropped and the module keeps its own).
 
     Args:
         module: The model (or submodule) to load into.
@@ -105,15 +119,170 @@ def load_state_dict_strict(
         differences, so callers can log them.
     """
     own = module.state_dict()
-    shape_errors = [
-        f'{k}: weights {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items()
+    mismatched = [
+        k for k, v in state_dict.items()
         if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    skipped = [
+        k for k in mismatched
+        if _matches(k, allowed_missing) and _matches(k, allowed_unexpected)
+    ]
+    shape_errors = [
+        f'{k}: weights {tuple(state_dict[k].shape)} vs model '
+        f'{tuple(own[k].shape)}' for k in mismatched if k not in skipped
     ]
     missing, unexpected = check_state_dict_keys(
         own.keys(), state_dict.keys(), source, allowed_missing,
         allowed_unexpected, shape_errors)
-    to_load = {k: v for k, v in state_dict.items() if k in own}
-    result = module.load_state_dict(to_load, strict=False)
+    to_load = {
+        k: v
+        for k, v in state_dict.items() if k in own and k not in skipped
+    }
+    with _keys_checked_here():
+        result = module.load_state_dict(to_load, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys
+    missing, unexpected = sorted(missing + skipped), \
+        sorted(unexpected + skipped)
     return dict(missing=missing, unexpected=unexpected)
+
+
+_LOCAL = threading.local()
+
+
+@contextmanager
+def _keys_checked_here():
+    """Within: :func:`raise_on_incompatible_keys` stands aside, because
+    :func:`load_state_dict_strict` has compared the keys (with the caller's
+    allowances) already."""
+    previous = getattr(_LOCAL, 'checked', False)
+    _LOCAL.checked = True
+    try:
+        yield
+    finally:
+        _LOCAL.checked = previous
+
+
+def raise_on_incompatible_keys(module: nn.Module, incompatible_keys) -> None:
+    """``load_state_dict`` post-hook that makes every load strict.
+
+    Register it on a model (``model.register_load_state_dict_post_hook``)
+    so that loads outside :func:`load_state_dict_strict`, e.g. mmengine's
+    runner with ``load_from`` / ``tools/test.py CHECKPOINT`` (``strict=False``
+    there), fail listing the keys instead of logging a warning and running
+    with untouched weights.
+
+    Raises:
+        StateDictMismatchError: If a key is missing or unexpected.
+    """
+    if getattr(_LOCAL, 'checked', False):
+        return
+    missing = sorted(incompatible_keys.missing_keys)
+    unexpected = sorted(incompatible_keys.unexpected_keys)
+    if missing or unexpected:
+        parts = [f'weights loaded into {type(module).__name__} do not match '
+                 'it (convert released checkpoints first, e.g. with '
+                 'tools/model_converters/):']
+        if missing:
+            parts.append(_listing('missing in the weights', missing))
+        if unexpected:
+            parts.append(_listing('unexpected in the weights', unexpected))
+        raise StateDictMismatchError('\n'.join(parts))
+
+
+#: Converter names usable in ``load_pretrained_strict(converter=...)``:
+#: name -> ``module:function`` taking a state dict and returning it in
+#: mmosar's full-model names.
+STATE_DICT_CONVERTERS: Dict[str, str] = {
+    'transoss': 'mmosar.utils.converters.transoss:convert_transoss',
+}
+
+
+def get_state_dict_converter(name: str) -> Callable[..., dict]:
+    """The converter function registered under ``name``."""
+    if name not in STATE_DICT_CONVERTERS:
+        raise KeyError(f'unknown state-dict converter {name!r}; known: '
+                       f'{sorted(STATE_DICT_CONVERTERS)}')
+    module, func = STATE_DICT_CONVERTERS[name].split(':')
+    return getattr(importlib.import_module(module), func)
+
+
+def unwrap_state_dict(checkpoint: Mapping, source: str) -> Dict:
+    """The tensors of a loaded checkpoint file.
+
+    Accepts a bare state dict or one wrapped as ``{'state_dict': ...}``
+    (mmengine, released full models) or ``{'model': ...}`` (timm, DeiT).
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'{source}: expected a dict of tensors, got '
+                        f'{type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), Mapping):
+            return dict(checkpoint[key])
+    return dict(checkpoint)
+
+
+def load_pretrained_strict(
+    module: nn.Module,
+    checkpoint: str,
+    prefix: Optional[str] = None,
+    converter: Optional[str] = None,
+    converter_cfg: Optional[dict] = None,
+    allowed_missing: Sequence[str] = (),
+    allowed_unexpected: Sequence[str] = (),
+    map_location: str = 'cpu',
+    prepare: Optional[Callable[[dict], None]] = None,
+) -> Dict[str, List[str]]:
+    """Load a checkpoint file into ``module`` strictly (pretrained weights).
+
+    Steps: read the file (any mmengine backend), unwrap ``state_dict`` /
+    ``model``, convert with the named converter (released names -> mmosar
+    full-model names), keep the keys under ``prefix`` with the prefix
+    removed, let ``prepare`` adapt it in place (e.g. resize a position
+    embedding), then :func:`load_state_dict_strict`.
+
+    Args:
+        module: The model or submodule to load into.
+        checkpoint: Path or URL of the checkpoint.
+        prefix: Keep only keys starting with it (e.g. ``'backbone.'``) and
+            strip it; an error if no key has it.
+        converter: Name in :data:`STATE_DICT_CONVERTERS` (e.g.
+            ``'transoss'``), applied before the prefix.
+        converter_cfg: Keyword arguments of the converter.
+        allowed_missing: Glob patterns of module keys that may be absent.
+        allowed_unexpected: Glob patterns of extra keys that may be dropped.
+        map_location: Where tensors are loaded.
+        prepare: Called with the module-named state dict before the keys
+            and shapes are compared.
+
+    Returns:
+        dict: The allowed ``missing`` and ``unexpected`` keys.
+    """
+    from mmengine.logging import print_log
+    from mmengine.runner.checkpoint import _load_checkpoint
+    state_dict = unwrap_state_dict(
+        _load_checkpoint(checkpoint, map_location=map_location), checkpoint)
+    if converter is not None:
+        state_dict = get_state_dict_converter(converter)(
+            state_dict, **(converter_cfg or {}))
+    if prefix:
+        kept = {
+            k[len(prefix):]: v
+            for k, v in state_dict.items() if k.startswith(prefix)
+        }
+        if not kept:
+            raise StateDictMismatchError(
+                f'{checkpoint}: no key starts with prefix {prefix!r} (first '
+                f'keys: {sorted(state_dict)[:5]})')
+        state_dict = kept
+    if prepare is not None:
+        prepare(state_dict)
+    result = load_state_dict_strict(module, state_dict, checkpoint,
+                                    allowed_missing, allowed_unexpected)
+    print_log(
+        f'loaded {checkpoint} strictly into {type(module).__name__}'
+        + (f'; allowed missing: {result["missing"]}'
+           if result['missing'] else '')
+        + (f'; allowed unexpected: {result["unexpected"]}'
+           if result['unexpected'] else ''),
+        logger='current')
+    return result

@@ -105,3 +105,26 @@ def test_metric_scores_each_protocol_separately():
     assert out['X_R5'] == pytest.approx(100.0)
     assert out['Y_mAP'] == pytest.approx(100.0)
     assert out['Y_R1'] == pytest.approx(100.0)
+
+
+def test_against_mmpretrain_retrieval_metrics():
+    """mmpretrain's retrieval metrics as a second reference: IR-mode AP over
+    the whole gallery is Market-1501's AP, recall@k is CMC@k (every query
+    has a gallery match here, so none is skipped)."""
+    from mmpretrain.evaluation import (
+        RetrievalAveragePrecision,
+        RetrievalRecall,
+    )
+    rng = np.random.default_rng(3)
+    g_pids = np.concatenate([np.arange(8), rng.integers(0, 8, size=32)])
+    q_pids = rng.integers(0, 8, size=25)
+    distmat = rng.random((25, 40))
+    out = eval_reid(distmat, q_pids, g_pids, max_rank=10)
+    target = q_pids[:, None] == g_pids[None, :]
+    score = -distmat  # mmpretrain ranks by descending score
+    ap = RetrievalAveragePrecision.calculate(score, target, topk=40)
+    recalls = RetrievalRecall.calculate(score, target, topk=(1, 5, 10))
+    assert 100 * out['mAP'] == pytest.approx(float(ap), rel=1e-9)
+    for k, recall in zip((1, 5, 10), recalls):
+        assert 100 * out['cmc'][k - 1] == pytest.approx(float(recall),
+                                                       rel=1e-6)

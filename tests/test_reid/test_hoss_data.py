@@ -195,24 +195,13 @@ def test_random_pad_crop_is_a_bounded_zero_filled_shift():
         assert windows  # the output is one window of the padded image
 
 
-def test_pixel_noise_erasing():
-    from mmosar.datasets import PixelNoiseErasing
-    img = np.full((40, 20, 3), 7, np.uint8)
-    assert np.array_equal(
-        PixelNoiseErasing(prob=0.0)(dict(img=img.copy()))['img'], img)
-    np.random.seed(0)
-    for _ in range(5):
-        out = PixelNoiseErasing(prob=1.0)(dict(img=img.copy()))['img']
-        changed = np.argwhere((out != 7).any(axis=2))
-        (y0, x0), (y1, x1) = changed.min(0), changed.max(0)
-        area = (y1 - y0 + 1) * (x1 - x0 + 1) / (40 * 20)
-        assert 0.01 < area <= 1 / 3 + 0.05  # one rectangle, area in range
-
-
-def test_pack_reid_sample():
-    from mmosar.datasets import PackReIDSample
+def test_pack_reid_sample_with_mmpretrain_pack_inputs():
+    from mmosar.registry import TRANSFORMS
     img = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
-    out = PackReIDSample(meta_keys=('modality', 'ship_size'))(
+    pack = TRANSFORMS.build(
+        dict(type='mmpretrain.PackInputs', meta_keys=('modality',
+                                                      'ship_size')))
+    out = pack(
         dict(img=img, gt_label=5, modality=1, ship_size=np.ones(3)))
     assert out['inputs'].shape == (3, 4, 2)
     assert int(out['inputs'][2, 3, 1]) == int(img[3, 1, 2])

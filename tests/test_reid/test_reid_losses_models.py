@@ -12,6 +12,7 @@ from mmosar.models.reid import (
     SymmetricInfoNCELoss,
     TransOSS,
 )
+from mmosar.utils.checkpoint import StateDictMismatchError
 
 TINY_BACKBONE = dict(
     type='TransOSSViT',
@@ -62,8 +63,10 @@ def test_symmetric_infonce_against_formula():
     cols = [-sim[i][i] + math.log(sum(math.exp(sim[j][i]) for j in range(5)))
             for i in range(5)]
     expected = 0.5 * (sum(rows) / 5 + sum(cols) / 5)
-    assert float(SymmetricInfoNCELoss()(a, b, s)) == pytest.approx(
+    assert float(SymmetricInfoNCELoss()(s * a @ b.t())) == pytest.approx(
         expected, rel=1e-5)
+    with pytest.raises(ValueError, match='square'):
+        SymmetricInfoNCELoss()(torch.zeros(2, 3))
 
 
 def _samples(labels, modalities, sizes=None):
@@ -95,7 +98,8 @@ def test_contrastive_model_pairs_by_id_in_any_order():
         # Reference: features in optical-first order, symmetric InfoNCE.
         f = torch.nn.functional.normalize(
             model.backbone(x, torch.tensor(mods))[0], dim=1)
-        ref = SymmetricInfoNCELoss()(f[3:], f[:3], model.logit_scale.exp())
+        ref = SymmetricInfoNCELoss()(
+            model.logit_scale.exp() * f[3:] @ f[:3].t())
     assert float(loss) == pytest.approx(float(ref), rel=1e-5)
     assert float(shuffled) == pytest.approx(float(ref), rel=1e-5)
     with pytest.raises(ValueError, match='unmatched'):
@@ -150,10 +154,20 @@ def test_finetuning_starts_from_a_pretraining_checkpoint(tmp_path):
         backbone=dict(
             TINY_BACKBONE,
             init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                          prefix='backbone.')),
+                          prefix='backbone.',
+                          allowed_missing=['size_embed.*'])),
         head=dict(type='BNNeckHead', in_channels=32, num_classes=3))
     model.init_weights()
     loaded = model.backbone.state_dict()
     for key, value in pre.backbone.state_dict().items():
         torch.testing.assert_close(loaded[key], value)  # SAR head included
     assert model.backbone.size_embed is not None  # new: random init
+    # Without the allowance the missing size token is an error.
+    strict = TransOSS(
+        backbone=dict(
+            TINY_BACKBONE,
+            init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                          prefix='backbone.')),
+        head=dict(type='BNNeckHead', in_channels=32, num_classes=3))
+    with pytest.raises(StateDictMismatchError, match='size_embed.weight'):
+        strict.init_weights()

@@ -1,13 +1,20 @@
-"""TransOSSViT: dual-head routing, size token, checkpoint loading."""
+"""TransOSSViT: mmpretrain's ViT plus dual-head routing, MIE, SSE; strict
+checkpoint loading."""
 import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmpretrain.models.backbones import VisionTransformer
 
 from mmosar.models.backbones import TransOSSViT
+from mmosar.utils.checkpoint import StateDictMismatchError
 
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+TRANSOSS_ONLY = {
+    'patch_embed_sar.projection.weight', 'patch_embed_sar.projection.bias',
+    'modality_embed', 'size_embed.weight', 'size_embed.bias'
+}
 
 
 def _tiny(**kwargs):
@@ -16,7 +23,37 @@ def _tiny(**kwargs):
     cfg.update(kwargs)
     model = TransOSSViT(**cfg)
     model.init_weights()
-    return model.eval()
+    model.eval()  # mmpretrain's BaseBackbone.train returns None
+    return model
+
+
+def test_mmpretrain_part_has_mmpretrain_names():
+    ours = _tiny()
+    reference = VisionTransformer(arch=TINY, img_size=(32, 16), patch_size=8,
+                                  norm_cfg=dict(type='LN', eps=1e-6))
+    assert isinstance(ours, VisionTransformer)
+    ours_keys, ref_keys = set(ours.state_dict()), set(reference.state_dict())
+    assert ref_keys <= ours_keys
+    assert ours_keys - ref_keys == TRANSOSS_ONLY
+
+
+def test_equals_mmpretrain_vit_without_transoss_parts():
+    """Optical only, zero modality embedding, no size token: mmpretrain's
+    VisionTransformer with the same weights is the reference."""
+    torch.manual_seed(0)
+    ours = _tiny(with_size_token=False)
+    reference = VisionTransformer(arch=TINY, img_size=(32, 16), patch_size=8,
+                                  norm_cfg=dict(type='LN', eps=1e-6),
+                                  interpolate_mode='bilinear')
+    reference.eval()
+    reference.load_state_dict(
+        {k: v for k, v in ours.state_dict().items()
+         if k in reference.state_dict()})
+    with torch.no_grad():
+        ours.modality_embed.zero_()
+        x = torch.rand(3, 3, 48, 24)  # another grid: pos_embed is resized
+        torch.testing.assert_close(
+            ours(x, torch.zeros(3, dtype=torch.long))[0], reference(x)[0])
 
 
 def test_patch_embedding_routing():
@@ -38,6 +75,28 @@ def test_patch_embedding_routing():
     torch.testing.assert_close(after[1], before[1])  # optical unchanged
     assert not torch.allclose(after[0], before[0], atol=1e-4)
     assert not torch.allclose(after[2], before[2], atol=1e-4)
+
+
+def test_token_sequence_by_hand():
+    """z0 = [cls; E_m(x)] + P + 3 M_m, then the size token W s + b."""
+    torch.manual_seed(0)
+    model = _tiny(modality_embed_scale=3.0).double()
+    x = torch.rand(2, 3, 32, 16, dtype=torch.float64)
+    mods = torch.tensor([1, 0])
+    sizes = torch.rand(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        tokens, grid = model.embed_tokens(x, mods, sizes)
+    assert grid == (4, 2) and tokens.shape == (2, 1 + 8 + 1, 32)
+    for i, m in enumerate(mods.tolist()):
+        conv = model.patch_embed_sar.projection if m else \
+            model.patch_embed.projection
+        patches = F.conv2d(x[i:i + 1], conv.weight, conv.bias, stride=8)
+        seq = torch.cat((model.cls_token[0],
+                         patches.flatten(2).transpose(1, 2)[0]))
+        seq = seq + model.pos_embed[0] + 3.0 * model.modality_embed[m]
+        size = sizes[i] @ model.size_embed.weight.t() + model.size_embed.bias
+        torch.testing.assert_close(tokens[i, :-1], seq)
+        torch.testing.assert_close(tokens[i, -1], size)
 
 
 def test_modality_embedding_is_scaled_and_used():
@@ -67,14 +126,16 @@ def test_size_token_changes_output():
         model(x, torch.zeros(3, dtype=torch.long))
 
 
-def test_bad_modality_id():
+def test_bad_modality_id_and_out_type():
     model = _tiny(with_size_token=False)
     with pytest.raises(ValueError, match='modality ids'):
         model(torch.rand(1, 3, 32, 16), torch.tensor([2]))
+    with pytest.raises(ValueError, match='out_type'):
+        _tiny(out_type='featmap')
 
 
 def _timm_state_dict(dims=32, layers=2, grid=14):
-    """A timm-format ViT state dict (random values) for the tiny arch."""
+    """A timm-format ImageNet ViT state dict (random values), tiny arch."""
     g = torch.Generator().manual_seed(1)
 
     def r(*shape):
@@ -106,7 +167,8 @@ def _timm_state_dict(dims=32, layers=2, grid=14):
 
 
 def _check_loaded(model, sd):
-    # 14x14 ImageNet grid -> 16x8 at 256x128, class token kept.
+    # 14x14 ImageNet grid -> 16x8 at 256x128 (bilinear, as the release),
+    # class token kept.
     pos = model.pos_embed.detach()
     assert pos.shape == (1, 16 * 8 + 1, 32)
     torch.testing.assert_close(pos[:, 0], sd['pos_embed'][:, 0])
@@ -115,12 +177,6 @@ def _check_loaded(model, sd):
                              align_corners=False)
     torch.testing.assert_close(pos[:, 1:],
                                expected.flatten(2).transpose(1, 2))
-    # Both patch heads start from the optical (ImageNet) one.
-    for head in (model.patch_embed, model.patch_embed_sar):
-        torch.testing.assert_close(head.projection.weight.detach(),
-                                   sd['patch_embed.proj.weight'])
-    assert model.patch_embed_sar.projection.weight is not \
-        model.patch_embed.projection.weight
     torch.testing.assert_close(model.layers[1].attn.qkv.weight.detach(),
                                sd['blocks.1.attn.qkv.weight'])
     torch.testing.assert_close(
@@ -131,30 +187,69 @@ def _check_loaded(model, sd):
     torch.testing.assert_close(model.ln1.weight.detach(), sd['norm.weight'])
 
 
-def test_load_timm_checkpoint_with_pos_embed_resize(tmp_path):
+def _timm_init_cfg(path, **kwargs):
+    cfg = dict(type='Pretrained', checkpoint=str(path), converter='transoss',
+               converter_cfg=dict(target='pretrain'), prefix='backbone.',
+               allowed_missing=['modality_embed'])
+    cfg.update(kwargs)
+    return cfg
+
+
+def test_load_timm_checkpoint_through_converter(tmp_path):
     sd = _timm_state_dict()
     path = tmp_path / 'vit_timm.pth'
     torch.save(copy.deepcopy(sd), path)
-    model = TransOSSViT(
-        arch=TINY, img_size=(256, 128), patch_size=16,
-        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model = TransOSSViT(arch=TINY, img_size=(256, 128), patch_size=16,
+                        with_size_token=False,
+                        init_cfg=_timm_init_cfg(path))
     model.init_weights()
     _check_loaded(model, sd)
+    # The SAR head starts as a copy of the optical one (released).
+    torch.testing.assert_close(model.patch_embed_sar.projection.weight,
+                               sd['patch_embed.proj.weight'])
+    assert model.patch_embed_sar.projection.weight.data_ptr() != \
+        model.patch_embed.projection.weight.data_ptr()
+
+
+def test_strict_loading_lists_missing_and_unknown_keys(tmp_path):
+    sd = _timm_state_dict()
+    path = tmp_path / 'vit_timm.pth'
+    torch.save(sd, path)
+    model = TransOSSViT(arch=TINY, img_size=(256, 128), patch_size=16,
+                        init_cfg=_timm_init_cfg(path))
+    # The size token is not in an ImageNet checkpoint and not allowed.
+    with pytest.raises(StateDictMismatchError,
+                       match=r'missing in the weights \(2\)[\s\S]*'
+                       r'size_embed.bias[\s\S]*size_embed.weight'):
+        model.init_weights()
+    sd['blocks.0.ls1.gamma'] = torch.ones(32)
+    torch.save(sd, path)
+    model = TransOSSViT(arch=TINY, img_size=(256, 128), patch_size=16,
+                        with_size_token=False,
+                        init_cfg=_timm_init_cfg(path))
+    with pytest.raises(ValueError, match=r'blocks\.0\.ls1\.gamma'):
+        model.init_weights()
 
 
 def test_load_mmpretrain_checkpoint(tmp_path):
-    sd = _timm_state_dict()
-    # Same weights in mmpretrain naming, inside a full-model checkpoint.
-    src = TransOSSViT(arch=TINY, img_size=(224, 224), patch_size=16,
-                      with_size_token=False)
-    src.load_state_dict(copy.deepcopy(sd), strict=False)
-    mm_sd = {f'backbone.{k}': v for k, v in src.state_dict().items()
-             if not k.startswith(('patch_embed_sar', 'modality_embed'))}
+    """An mmpretrain ViT checkpoint (mmpretrain names) loads as it is."""
+    src = VisionTransformer(arch=TINY, img_size=224, patch_size=16,
+                            norm_cfg=dict(type='LN', eps=1e-6))
+    src.init_weights()
     path = tmp_path / 'vit_mmpretrain.pth'
-    torch.save({'state_dict': mm_sd}, path)
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in src.state_dict().items()}}, path)
     model = TransOSSViT(
         arch=TINY, img_size=(256, 128), patch_size=16,
         init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                      prefix='backbone.'))
+                      prefix='backbone.',
+                      allowed_missing=['patch_embed_sar.*', 'modality_embed',
+                                       'size_embed.*']))
     model.init_weights()
-    _check_loaded(model, sd)
+    timm_names = {
+        'pos_embed': src.pos_embed, 'norm.weight': src.ln1.weight,
+        'blocks.1.attn.qkv.weight': src.layers[1].attn.qkv.weight,
+        'blocks.0.mlp.fc1.weight': src.layers[0].ffn.layers[0][0].weight,
+        'blocks.0.mlp.fc2.weight': src.layers[0].ffn.layers[1].weight,
+    }
+    _check_loaded(model, {k: v.detach() for k, v in timm_names.items()})

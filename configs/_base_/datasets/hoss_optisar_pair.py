@@ -7,23 +7,28 @@ img_size = (256, 128)  # (h, w)
 
 train_pipeline = [
     dict(type='LoadShipChip'),
+    # Released: torchvision Resize(interpolation=3) on a PIL image, i.e.
+    # PIL bicubic with antialiasing.
     dict(
         type='Resize',
         scale=(img_size[1], img_size[0]),
         keep_ratio=False,
+        backend='pillow',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomPadCrop', padding=10),
-    # timm RandomErasing(mode='pixel'): per-pixel noise with the ImageNet
-    # (BGR) mean/std, i.e. N(0, 1) after normalisation.
-    dict(type='PixelNoiseErasing', prob=0.5, area_range=(0.02, 1 / 3)),
+    # Random erasing (timm, mode 'pixel') runs after normalisation, in the
+    # model's ReIDDataPreprocessor.
     dict(
-        type='PackReIDSample',
+        type='mmpretrain.PackInputs',
         meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
                    'modality')),
 ]
 
-pairs_per_batch = 64  # per GPU; 4 GPUs -> 256 pairs = 512 images
+# Per GPU. Released HEAD (bd9b902): IMS_PER_BATCH 512 images over 4 GPUs =
+# 64 pairs per GPU. Before the December 2025 fix: 256 pairs per GPU (see
+# configs/transoss/README.md).
+pairs_per_batch = 64
 train_dataloader = dict(
     batch_size=2 * pairs_per_batch,
     num_workers=8,

@@ -20,27 +20,32 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'modality',
 train_pipeline = [
     dict(type='LoadShipChip'),
     ship_size,
+    # Released: torchvision Resize(interpolation=3) on a PIL image, i.e.
+    # PIL bicubic with antialiasing.
     dict(
         type='Resize',
         scale=(img_size[1], img_size[0]),
         keep_ratio=False,
+        backend='pillow',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomPadCrop', padding=10),
-    # timm RandomErasing(mode='pixel'): per-pixel noise with the ImageNet
-    # (BGR) mean/std, i.e. N(0, 1) after normalisation.
-    dict(type='PixelNoiseErasing', prob=0.5, area_range=(0.02, 1 / 3)),
-    dict(type='PackReIDSample', meta_keys=meta_keys),
+    # Random erasing (timm, mode 'pixel') runs after normalisation, in the
+    # model's ReIDDataPreprocessor.
+    dict(type='mmpretrain.PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadShipChip'),
     ship_size,
+    # Released: torchvision Resize() on a PIL image, i.e. PIL bilinear with
+    # antialiasing.
     dict(
         type='Resize',
         scale=(img_size[1], img_size[0]),
         keep_ratio=False,
-        interpolation='bicubic'),
-    dict(type='PackReIDSample', meta_keys=meta_keys),
+        backend='pillow',
+        interpolation='bilinear'),
+    dict(type='mmpretrain.PackInputs', meta_keys=meta_keys),
 ]
 
 num_ids_per_batch = 8  # P

@@ -3,11 +3,14 @@
 # identity CE + soft-margin batch-hard triplet.
 model = dict(
     type='TransOSS',
+    # ImageNet mean/std; in training, timm RandomErasing(mode='pixel') on
+    # the normalised image (N(0, 1) noise), as released.
     data_preprocessor=dict(
-        type='ImgDataPreprocessor',
+        type='ReIDDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
+        bgr_to_rgb=True,
+        erasing=dict(prob=0.5, area_range=(0.02, 1 / 3))),
     backbone=dict(
         type='TransOSSViT',
         arch='base',

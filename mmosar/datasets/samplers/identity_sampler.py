@@ -23,7 +23,11 @@ class IdentitySampler(Sampler):
     ``total_chunks // num_ids`` batches. Set the dataloader's ``batch_size``
     to ``num_ids * num_instances`` (each yielded run of that many indices is
     one batch). With several processes, batches are dealt round-robin to
-    the ranks, so each rank gets whole P x K batches.
+    the ranks, so each rank gets whole P x K batches. With
+    ``shard_across_ranks=False`` every rank instead draws a whole epoch of
+    its own (seeded by the rank), i.e. each rank sees every identity once
+    per epoch: the released TransOSS pretraining before its December 2025
+    fix (a shuffling ``DataLoader`` on every GPU, no distributed sampler).
 
     Args:
         dataset (BaseDataset): Dataset whose ``get_data_info(i)`` has
@@ -34,6 +38,8 @@ class IdentitySampler(Sampler):
             a synchronised random seed.
         label_key (str): Data-info key of the identity. Defaults to
             ``'gt_label'``.
+        shard_across_ranks (bool): Split one epoch's batches among the
+            ranks (True) or give every rank a full epoch (False).
     """
 
     def __init__(self,
@@ -41,12 +47,16 @@ class IdentitySampler(Sampler):
                  num_ids: int,
                  num_instances: int,
                  seed: Optional[int] = None,
-                 label_key: str = 'gt_label') -> None:
+                 label_key: str = 'gt_label',
+                 shard_across_ranks: bool = True) -> None:
         if num_ids < 1 or num_instances < 1:
             raise ValueError('num_ids and num_instances must be >= 1')
         self.num_ids = num_ids
         self.num_instances = num_instances
         self.rank, self.world_size = get_dist_info()
+        self.shard_across_ranks = shard_across_ranks
+        # Ranks that share one epoch's batches (1: each rank has its own).
+        self.num_shards = self.world_size if shard_across_ranks else 1
         self.seed = sync_random_seed() if seed is None else seed
         self.epoch = 0
         self.indices_of = defaultdict(list)
@@ -60,7 +70,7 @@ class IdentitySampler(Sampler):
         total_chunks = sum(
             max(len(v), num_instances) // num_instances
             for v in self.indices_of.values())
-        self.batches_per_rank = total_chunks // num_ids // self.world_size
+        self.batches_per_rank = total_chunks // num_ids // self.num_shards
         if self.batches_per_rank == 0:
             raise ValueError('not enough identities/images for one batch per '
                              'rank')
@@ -76,10 +86,12 @@ class IdentitySampler(Sampler):
         return [list(idxs[i:i + k]) for i in range(0, len(idxs) - k + 1, k)]
 
     def _epoch_batches(self) -> List[list]:
-        rng = np.random.default_rng(self.seed + self.epoch)
+        seed = self.seed + self.epoch
+        rng = np.random.default_rng(
+            seed if self.shard_across_ranks else [seed, self.rank])
         chunks = {pid: self._chunks(pid, rng) for pid in self.ids}
         batches = []
-        num_batches = self.batches_per_rank * self.world_size
+        num_batches = self.batches_per_rank * self.num_shards
         while len(batches) < num_batches:
             available = [pid for pid in self.ids if chunks[pid]]
             if len(available) < self.num_ids:
@@ -93,7 +105,8 @@ class IdentitySampler(Sampler):
         return batches
 
     def __iter__(self) -> Iterator[int]:
-        for batch in self._epoch_batches()[self.rank::self.world_size]:
+        shard = self.rank if self.shard_across_ranks else 0
+        for batch in self._epoch_batches()[shard::self.num_shards]:
             yield from batch
 
     def __len__(self) -> int:

@@ -1,20 +1,18 @@
 """Ship-chip transforms for cross-modal ReID (TransOSS / HOSS).
 
 Loading (optical RGB or float32 SAR chip -> 3-channel uint8), the TransOSS
-ship-size vector, the reid-strong-baseline augmentations (pad + random
-crop, random erasing with per-pixel noise) and packing into a
-:class:`mmpretrain.structures.DataSample`.
+ship-size vector and the reid-strong-baseline pad + random crop. Random
+erasing runs after normalisation, in ``ReIDDataPreprocessor``. Packing is
+mmpretrain's ``PackInputs`` (a :class:`mmpretrain.structures.DataSample`
+with ``gt_label`` and the meta keys ``modality``, ``ship_size``, ...).
 """
-import math
 import random
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import cv2
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmpretrain.structures import DataSample
 
 from mmosar.registry import TRANSFORMS
 
@@ -28,8 +26,8 @@ class LoadShipChip(BaseTransform):
     Optical images are read as colour (BGR, the OpenMMLab convention; a
     grey optical image is replicated). SAR images are read unchanged: a
     non-uint8 (e.g. float32 GeoTIFF) chip is divided by its own maximum,
-    scaled to 0-255 and cast to uint8 (TransOSS); a uint8 chip is used as
-    is. A single band is replicated to 3 channels.
+    scaled to 0-255 in float32 and truncated to uint8 (TransOSS); a uint8
+    chip is used as is. A single band is replicated to 3 channels.
 
     Required keys: ``img_path``, ``modality``.
     Added keys: ``img`` (H, W, 3) uint8, ``img_shape``, ``ori_shape``.
@@ -61,14 +59,16 @@ class LoadShipChip(BaseTransform):
                     f'uint8), got {img.shape[2]} bands of {img.dtype}')
             return img
         if img.dtype != np.uint8:
-            img = img.astype(np.float64)
+            # float32 arithmetic, truncation to uint8: the release's
+            # sar32bit2RGB (float64 would differ by 1 on some pixels).
+            img = img.astype(np.float32)
             if not np.isfinite(img).all():
                 raise ValueError(f'{path}: SAR chip has NaN/inf values')
             peak = img.max()
             if peak <= 0:
                 raise ValueError(f'{path}: SAR chip maximum is {peak}, '
                                  'cannot scale by it')
-            img = (img / peak * 255).astype(np.uint8)
+            img = (img / peak * np.float32(255)).astype(np.uint8)
         return np.repeat(img[..., None], 3, axis=2)
 
 
@@ -164,97 +164,3 @@ class RandomPadCrop(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(padding={self.padding}, '
                 f'pad_val={self.pad_val})')
-
-
-@TRANSFORMS.register_module()
-class PixelNoiseErasing(BaseTransform):
-    """Random erasing of one rectangle with per-pixel Gaussian noise.
-
-    With probability ``prob``, a rectangle of area fraction in
-    ``area_range`` and log-uniform aspect ratio (h / w) in ``aspect_range``
-    is filled with noise ~ N(mean, std) per pixel and channel (clipped to
-    0-255). With the ImageNet mean/std this is timm's ``mode='pixel'``
-    erasing (N(0, 1) after normalisation), applied before normalisation.
-
-    Required keys: ``img`` (uint8, H x W x C). Modified keys: ``img``.
-
-    Args:
-        prob (float): Erasing probability. Defaults to 0.5.
-        area_range (tuple[float]): Min/max erased area fraction.
-        aspect_range (tuple[float]): Min/max aspect ratio.
-        mean (Sequence[float]): Noise mean per channel (image order).
-        std (Sequence[float]): Noise std per channel (image order).
-        max_attempts (int): Tries to fit a rectangle. Defaults to 10.
-    """
-
-    def __init__(self,
-                 prob: float = 0.5,
-                 area_range: Tuple[float, float] = (0.02, 1 / 3),
-                 aspect_range: Tuple[float, float] = (0.3, 1 / 0.3),
-                 mean: Sequence[float] = (103.53, 116.28, 123.675),
-                 std: Sequence[float] = (57.375, 57.12, 58.395),
-                 max_attempts: int = 10) -> None:
-        if not 0 <= prob <= 1:
-            raise ValueError(f'prob must be in [0, 1], got {prob}')
-        self.prob = prob
-        self.area_range = area_range
-        self.log_aspect = (math.log(aspect_range[0]),
-                           math.log(aspect_range[1]))
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
-        self.max_attempts = max_attempts
-
-    def transform(self, results: dict) -> dict:
-        if np.random.rand() >= self.prob:
-            return results
-        img = results['img']
-        h, w = img.shape[:2]
-        for _ in range(self.max_attempts):
-            area = h * w * np.random.uniform(*self.area_range)
-            aspect = math.exp(np.random.uniform(*self.log_aspect))
-            eh = int(round(math.sqrt(area * aspect)))
-            ew = int(round(math.sqrt(area / aspect)))
-            if 0 < eh < h and 0 < ew < w:
-                top = np.random.randint(0, h - eh + 1)
-                left = np.random.randint(0, w - ew + 1)
-                noise = np.random.normal(self.mean, self.std,
-                                         (eh, ew, img.shape[2]))
-                img = img.copy()
-                img[top:top + eh, left:left + ew] = np.clip(noise, 0, 255)
-                results['img'] = img
-                break
-        return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(prob={self.prob}, '
-                f'area_range={self.area_range})')
-
-
-@TRANSFORMS.register_module()
-class PackReIDSample(BaseTransform):
-    """Pack an image and its identity into ``inputs`` / ``data_samples``.
-
-    ``inputs`` is the (C, H, W) uint8 tensor; ``data_samples`` is a
-    :class:`mmpretrain.structures.DataSample` with ``gt_label`` and the
-    ``meta_keys`` present in the results as metainfo (e.g. ``modality``,
-    ``ship_size``, ``role``, ``protocol``).
-
-    Args:
-        meta_keys (Sequence[str]): Keys copied into the metainfo.
-    """
-
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_path', 'ori_shape',
-                                             'img_shape', 'modality',
-                                             'ship_size')) -> None:
-        self.meta_keys = tuple(meta_keys)
-
-    def transform(self, results: dict) -> dict:
-        img = np.ascontiguousarray(results['img'].transpose(2, 0, 1))
-        sample = DataSample().set_gt_label(int(results['gt_label']))
-        sample.set_metainfo(
-            {k: results[k] for k in self.meta_keys if k in results})
-        return dict(inputs=torch.from_numpy(img), data_samples=sample)
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

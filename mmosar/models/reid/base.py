@@ -5,6 +5,7 @@ import torch
 from mmengine.model import BaseModel
 
 from mmosar.registry import MODELS
+from mmosar.utils.checkpoint import raise_on_incompatible_keys
 
 
 class ModalityAwareEmbedder(BaseModel):
@@ -13,7 +14,9 @@ class ModalityAwareEmbedder(BaseModel):
     Reads ``modality`` (0 optical, 1 SAR) and, when the backbone has a size
     token, ``ship_size`` from each data sample's metainfo and passes them to
     the backbone (e.g. :class:`TransOSSViT`). Subclasses implement
-    :meth:`loss` and :meth:`predict`.
+    :meth:`loss` and :meth:`predict`. Any ``load_state_dict`` of the whole
+    model is strict
+    (:func:`mmosar.utils.checkpoint.raise_on_incompatible_keys`).
 
     Args:
         backbone (dict): Backbone config.
@@ -32,9 +35,16 @@ class ModalityAwareEmbedder(BaseModel):
                 mean=[123.675, 116.28, 103.53],
                 std=[58.395, 57.12, 57.375],
                 bgr_to_rgb=True)
+        if isinstance(data_preprocessor, dict):
+            # mmosar's registry: finds mmosar's ReIDDataPreprocessor with or
+            # without a default scope, and mmengine's through its parents.
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        # Loading a whole model (runner load_from / resume, tools/test.py)
+        # is strict: a missing or unexpected key is an error listing them.
+        self.register_load_state_dict_post_hook(raise_on_incompatible_keys)
 
     def extract_feat(self, inputs: torch.Tensor,
                      data_samples: Sequence) -> Tuple[torch.Tensor]:

@@ -68,6 +68,14 @@ class BNNeckHead(BaseModule):
         """Global feature (pre-BN), shape (B, C), from the last stage."""
         return feats[-1]
 
+    def class_scores(self, global_feat: torch.Tensor) -> torch.Tensor:
+        """Identity logits ``classifier(BN(f))``, shape (B, num_classes).
+
+        In train mode the BatchNorm uses the batch statistics (biased
+        variance), in eval mode its running statistics.
+        """
+        return self.classifier(self.bnneck(global_feat))
+
     def loss(self, feats: Tuple[torch.Tensor],
              data_samples: Sequence) -> Dict[str, torch.Tensor]:
         """Identity + triplet losses and top-1 training accuracy.
@@ -88,7 +96,7 @@ class BNNeckHead(BaseModule):
                 f'identity label {int(labels.max())} >= num_classes='
                 f'{self.classifier.out_features}; set model.head.num_classes '
                 'to the number of training identities')
-        logits = self.classifier(self.bnneck(global_feat))
+        logits = self.class_scores(global_feat)
         accuracy = (logits.argmax(dim=1) == labels).float().mean() * 100
         return {
             'loss_cls': self.loss_cls(logits, labels),

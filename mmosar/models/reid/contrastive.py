@@ -77,15 +77,47 @@ class OptiSarContrastive(ModalityAwareEmbedder):
         return (torch.tensor([index[OPTICAL][p] for p in pids]),
                 torch.tensor([index[SAR][p] for p in pids]))
 
+    def pair_logits(self, inputs: torch.Tensor,
+                    data_samples: List) -> torch.Tensor:
+        """Scaled cosine similarities of the batch's pairs.
+
+        Returns:
+            torch.Tensor: Shape (N, N); see :meth:`logits_from_feats`.
+        """
+        return self.logits_from_feats(
+            self.extract_feat(inputs, data_samples)[-1], data_samples)
+
+    def logits_from_feats(self, feats: torch.Tensor,
+                          data_samples: List) -> torch.Tensor:
+        """Pair logits from the class-token features of a batch.
+
+        .. math:: L = e^{t}\\, \\hat S \\hat O^{\\top}
+
+        with ``S`` / ``O`` the L2-normalised features of the SAR / optical
+        images, both ordered by pair id.
+
+        Args:
+            feats (torch.Tensor): Features of the batch, shape (2N, C).
+            data_samples (list): With ``gt_label`` (pair id) and
+                ``modality``.
+
+        Returns:
+            torch.Tensor: ``L``, shape (N, N); rows SAR, columns optical,
+            positives on the diagonal.
+        """
+        feats = F.normalize(feats, dim=1)
+        opt_idx, sar_idx = self.pair_order(data_samples)
+        return self.logit_scale.exp() * (
+            feats[sar_idx.to(feats.device)]
+            @ feats[opt_idx.to(feats.device)].t())
+
     def loss(self, inputs: torch.Tensor, data_samples: List) -> dict:
         """Symmetric InfoNCE loss and the current logit scale."""
-        feats = F.normalize(
-            self.extract_feat(inputs, data_samples)[-1], dim=1)
-        opt_idx, sar_idx = self.pair_order(data_samples)
-        scale = self.logit_scale.exp()
-        loss = self.loss_module(feats[sar_idx.to(feats.device)],
-                                feats[opt_idx.to(feats.device)], scale)
-        return {'loss_infonce': loss, 'logit_scale': scale.detach()}
+        logits = self.pair_logits(inputs, data_samples)
+        return {
+            'loss_infonce': self.loss_module(logits),
+            'logit_scale': self.logit_scale.exp().detach()
+        }
 
     def predict(self, inputs: torch.Tensor, data_samples: List) -> List:
         """Data samples with the L2-normalised ``pred_feature`` set."""

@@ -75,11 +75,18 @@ class BatchHardTripletLoss(nn.Module):
 
 @MODELS.register_module()
 class SymmetricInfoNCELoss(nn.Module):
-    """CLIP-style symmetric InfoNCE between two aligned embedding sets.
+    """CLIP-style symmetric InfoNCE over a matrix of pair logits.
 
-    Row ``i`` of ``feats_a`` and row ``i`` of ``feats_b`` are a positive
-    pair, every other row of the batch is a negative. The loss is the mean of
-    the cross-entropies of ``s * a @ b.T`` over rows and over columns.
+    ``logits[i, j]`` scores row item ``i`` against column item ``j``; the
+    positives are on the diagonal, every other entry of the row / column is
+    a negative. The loss is
+
+    .. math::
+
+        \\tfrac12\\big(\\mathrm{CE}(L, I) + \\mathrm{CE}(L^{\\top}, I)\\big)
+
+    with ``CE`` the mean cross-entropy against the targets ``0..N-1`` (the
+    released ``clip_loss``).
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
@@ -89,20 +96,18 @@ class SymmetricInfoNCELoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
-    def forward(self, feats_a: torch.Tensor, feats_b: torch.Tensor,
-                logit_scale: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
         """Loss of a batch.
 
         Args:
-            feats_a (torch.Tensor): L2-normalised embeddings, shape (N, C).
-            feats_b (torch.Tensor): L2-normalised embeddings, shape (N, C).
-            logit_scale (torch.Tensor): Scalar multiplier ``s`` (already
-                exponentiated).
+            logits (torch.Tensor): Pair logits, shape (N, N).
 
         Returns:
             torch.Tensor: Scalar loss.
         """
-        logits = logit_scale * feats_a @ feats_b.t()
+        if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+            raise ValueError('expected a square (N, N) logit matrix, got '
+                             f'shape {tuple(logits.shape)}')
         targets = torch.arange(logits.shape[0], device=logits.device)
         loss = 0.5 * (F.cross_entropy(logits, targets) +
                       F.cross_entropy(logits.t(), targets))

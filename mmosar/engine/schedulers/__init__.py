@@ -1,0 +1,4 @@
+"""Parameter schedulers."""
+from .timm_cosine_lr import TimmCosineLR
+
+__all__ = ['TimmCosineLR']
