@@ -19,6 +19,7 @@ model = dict(
         base_channels=16,
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         init_cfg=None),
+    pretrained=None,  # from scratch
     head=dict(in_channels=128, proj_channels=128),
     critic=dict(in_channels=128, hidden_channels=128))
 

@@ -1,5 +1,8 @@
 """CMPC: cross-modal patch correspondence (SAR-to-optical retrieval and
 localisation) with graph refinement."""
+from .atem import (ATEMAttentionBlock, ATEMRefiner, ATEMResidualBlock,
+                   RefinerOutput, cmpc_edge_weights, cmpc_feature_adjacency)
+from .cmpc_converter import convert_cmpc, load_cmpc_weights
 from .cmpc_embedder import CMPCEmbedder
 from .cmpc_refinement import CMPCGraphRefinement, CMPCRetriever
 from .cross_modal_triplet_loss import CrossModalTripletLoss
@@ -14,6 +17,9 @@ from .optim_constructor import SubmoduleOptimWrapperConstructor
 from .wasserstein_critic import ModalityWassersteinCritic
 
 __all__ = [
+    'ATEMRefiner', 'ATEMAttentionBlock', 'ATEMResidualBlock', 'RefinerOutput',
+    'cmpc_edge_weights', 'cmpc_feature_adjacency', 'convert_cmpc',
+    'load_cmpc_weights',
     'CMPCEmbedder', 'CMPCGraphRefinement', 'CMPCRetriever',
     'CrossModalTripletLoss', 'RetrievalDataPreprocessor',
     'CrossModalEmbeddingHead',
