@@ -4,13 +4,14 @@
 #       configs/cmpc/cmpc-embed_r50-wd_sn6-samearea.py STAGE1.pth \
 #       --out work_dirs/cmpc/test_database.npz
 #   python tools/test.py configs/cmpc/cmpc-e2e_r50-wd-atem_sn6-samearea.py \
-#       none --cfg-options model.embedder_checkpoint=STAGE1.pth \
+#       STAGE2.pth --cfg-options model.embedder_checkpoint=STAGE1.pth \
 #       model.refiner_checkpoint=STAGE2.pth
-# Both checkpoints are loaded strictly by the model (a missing or unexpected
-# key is an error listing them); `refiner` must equal the `model.refiner` of
-# the stage-2 config that produced STAGE2.pth (here
-# cmpc-refine_atem_sn6-samearea.py). Do not pass them as tools/test.py's
-# checkpoint: mmengine loads that one with strict=False.
+# The model loads both checkpoints strictly when it is built (a missing or
+# unexpected key is an error listing them). tools/test.py needs a checkpoint
+# argument too, which mmengine loads with strict=False: give STAGE2.pth again
+# (it rewrites the same refiner weights). `refiner` must equal the
+# `model.refiner` of the stage-2 config that produced STAGE2.pth (here
+# cmpc-refine_atem_sn6-samearea.py).
 _base_ = './cmpc-embed_r50-wd_sn6-samearea.py'  # runtime, data, embedder
 
 model = dict(

@@ -1,12 +1,16 @@
 """The released CMPC refinement network (ATEM): edge-weight underflow
-(released) vs true nearest neighbours (paper mode), test-time uniform attention of the release, one-query batches."""
+(released) vs true nearest neighbours (paper mode), test-time uniform
+attention of the release, one-query batches."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmosar.models.retrieval import (ATEMAttentionBlock, ATEMRefiner,
-                                     cmpc_edge_weights,
-                                     cmpc_feature_adjacency)
+from mmosar.models.retrieval import (
+    ATEMAttentionBlock,
+    ATEMRefiner,
+    cmpc_edge_weights,
+    cmpc_feature_adjacency,
+)
 
 
 def _brute_force_knn(points: np.ndarray, k: int) -> np.ndarray:

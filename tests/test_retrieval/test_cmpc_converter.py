@@ -5,8 +5,12 @@ import json
 import pytest
 import torch
 
-from mmosar.models.retrieval import (ATEMRefiner, CMPCEmbedder, convert_cmpc,
-                                     load_cmpc_weights)
+from mmosar.models.retrieval import (
+    ATEMRefiner,
+    CMPCEmbedder,
+    convert_cmpc,
+    load_cmpc_weights,
+)
 from mmosar.testing.equivalence import equivalence_root
 from mmosar.utils.checkpoint import StateDictMismatchError
 
@@ -118,4 +122,5 @@ def test_pretrained_list_is_strict(tmp_path):
         dict(module='backbone', checkpoint=path, allowed_unexpected=['fc.*'])
     ])
     model.init_weights()
-    assert torch.equal(model.backbone.conv1.weight, source.backbone.conv1.weight)
+    assert torch.equal(model.backbone.conv1.weight,
+                       source.backbone.conv1.weight)

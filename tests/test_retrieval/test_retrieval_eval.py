@@ -5,10 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from mmosar.evaluation.functional import (cmc_curve, eval_retrieval,
-                                          released_cmc_map,
-                                          released_loc_thresholds,
-                                          released_localization)
+from mmosar.evaluation.functional import (
+    cmc_curve,
+    eval_retrieval,
+    released_cmc_map,
+    released_loc_thresholds,
+    released_localization,
+)
 from mmosar.evaluation.metrics import RetrievalLocalizationMetric
 
 

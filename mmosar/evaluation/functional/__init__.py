@@ -8,10 +8,15 @@ from .patch_merge import (  # noqa: F401
 )
 from .reid import eval_reid  # noqa: F401
 from .retrieval import (  # noqa: F401
-                        RELEASED_LOC_LABELS, cmc_curve, eval_retrieval,
-                        gt_ranks, released_cmc_map, released_loc_thresholds,
-                        released_localization, released_refined_similarity,
-                        released_sq_l2_similarity,
+                          RELEASED_LOC_LABELS,
+                          cmc_curve,
+                          eval_retrieval,
+                          gt_ranks,
+                          released_cmc_map,
+                          released_loc_thresholds,
+                          released_localization,
+                          released_refined_similarity,
+                          released_sq_l2_similarity,
 )
 from .rotated_det_ap import (  # noqa: F401
                           interp101_average_precision,

@@ -10,8 +10,12 @@ from mmengine.visualization import Visualizer
 
 from mmosar.registry import METRICS
 
-from ..functional.retrieval import (RELEASED_LOC_LABELS, cmc_curve,
-                                    eval_retrieval, released_localization)
+from ..functional.retrieval import (
+    RELEASED_LOC_LABELS,
+    cmc_curve,
+    eval_retrieval,
+    released_localization,
+)
 
 
 def _to_numpy(value) -> np.ndarray:

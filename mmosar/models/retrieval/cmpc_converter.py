@@ -35,8 +35,10 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from mmosar.utils.checkpoint import (StateDictMismatchError,
-                                     load_state_dict_strict)
+from mmosar.utils.checkpoint import (
+    StateDictMismatchError,
+    load_state_dict_strict,
+)
 
 #: Released keys that no forward of a released config uses.
 UNUSED_PATTERNS = (
@@ -54,8 +56,10 @@ _RULES = (
     (r'feature\.feat_block\.([01])\.(.*)', r'embedder.head.projector.\1.\2'),
     (r'gnn\.conv1\.([01])\.(.*)', r'refiner.conv_in.\1.\2'),
     (r'gnn\.layer\.(\d+)\.linear\.(.*)', r'refiner.layers.\1.proj.\2'),
-    (r'gnn\.layer\.(\d+)\.ffn\.right\.(.*)', r'refiner.layers.\1.ffn.shortcut.\2'),
-    (r'gnn\.layer\.(\d+)\.ffn\.left\.(.*)', r'refiner.layers.\1.ffn.branch.\2'),
+    (r'gnn\.layer\.(\d+)\.ffn\.right\.(.*)',
+     r'refiner.layers.\1.ffn.shortcut.\2'),
+    (r'gnn\.layer\.(\d+)\.ffn\.left\.(.*)',
+     r'refiner.layers.\1.ffn.branch.\2'),
     (r'gnn\.final_conv\.0\.(.*)', r'refiner.score_conv.\1'),
 )
 

@@ -8,6 +8,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmpretrain.structures import DataSample
 
 from mmosar.registry import MODELS
+
 from .cmpc_converter import load_cmpc_weights
 
 

@@ -8,6 +8,7 @@ from mmpretrain.structures import DataSample
 
 from mmosar.datasets.cmpc import load_embedding_cache
 from mmosar.registry import MODELS
+
 from .atem import RefinerOutput
 from .cmpc_converter import load_cmpc_weights
 

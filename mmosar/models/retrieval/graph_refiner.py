@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmosar.registry import MODELS
+
 from .atem import RefinerOutput
 
 
