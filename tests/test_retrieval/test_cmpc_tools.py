@@ -72,7 +72,8 @@ def test_cmpc_tool_chain(shared_data, repo_root, tmp_path):
                 reference_bank=caches['train'],
                 eval_reference_bank=caches['test'],
                 node_topk=5,
-                refiner=dict(feat_channels=64, net_channels=64)),
+                refiner=dict(feat_channels=64, net_channels=64,
+                             num_edges=3)),
             train_dataloader=dict(
                 dataset=dict(cache_file=caches['train'])),
             val_dataloader=dict(dataset=dict(cache_file=caches['test'])),
