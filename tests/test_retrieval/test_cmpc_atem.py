@@ -85,3 +85,25 @@ def test_one_query_batches_and_per_query_independence():
         torch.testing.assert_close(out.node_logits[0], batch.node_logits[i])
     # scores are cosines between the query and the node features
     assert batch.scores.abs().max() <= 1 + 1e-12
+
+
+def test_released_training_graphs_put_the_ground_truth_first(tmp_path):
+    from mmosar.datasets.cmpc import save_embedding_cache
+    from mmosar.models.retrieval import CMPCGraphRefinement
+    rng = np.random.default_rng(0)
+    refs = rng.normal(size=(30, 16)).astype(np.float32)
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    bank = str(tmp_path / 'bank.npz')
+    save_embedding_cache(bank, ref_feats=refs)
+    model = CMPCGraphRefinement(
+        refiner=dict(type='ATEMRefiner', feat_channels=16, net_channels=16),
+        reference_bank=bank, node_topk=10, gt_first=True)
+    query = rng.normal(size=(4, 16)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    gt = np.array([0, 5, 17, 29])
+    _, cand = model.select_candidates(
+        torch.from_numpy(query), torch.from_numpy(refs), torch.from_numpy(gt))
+    sim = query @ refs.T
+    for q in range(4):
+        others = [j for j in np.argsort(-sim[q]) if j != gt[q]][:9]
+        assert cand[q].tolist() == [gt[q]] + others

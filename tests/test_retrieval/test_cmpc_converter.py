@@ -124,3 +124,63 @@ def test_pretrained_list_is_strict(tmp_path):
     model.init_weights()
     assert torch.equal(model.backbone.conv1.weight,
                        source.backbone.conv1.weight)
+
+
+def _to_released_names(embedder, refiner):
+    """Inverse of the converter's table, written out by hand."""
+    stem = {'conv1': '0', 'bn1': '1', 'layer1': '4', 'layer2': '5',
+            'layer3': '6', 'layer4': '7'}
+    released = {}
+    for key, value in embedder.state_dict().items():
+        if key.startswith('backbone.'):
+            first, rest = key[len('backbone.'):].split('.', 1)
+            released[f'common_layers.{stem[first]}.{rest}'] = value
+        else:
+            released[key.replace('head.projector.',
+                                 'feature.feat_block.')] = value
+    for key, value in refiner.state_dict().items():
+        key = (key.replace('conv_in.', 'conv1.')
+               .replace('layers.', 'layer.').replace('.proj.', '.linear.')
+               .replace('.shortcut.', '.right.')
+               .replace('.branch.', '.left.')
+               .replace('score_conv.', 'final_conv.0.'))
+        released[f'gnn.{key}'] = value
+    return released
+
+
+def test_retriever_loads_a_released_checkpoint(tmp_path):
+    from mmosar.datasets.cmpc import save_embedding_cache
+    from mmosar.models.retrieval import CMPCRetriever
+    torch.manual_seed(0)
+    source_embedder = _tiny_embedder()
+    source_refiner = ATEMRefiner(feat_channels=64, net_channels=64)
+    path = str(tmp_path / '30_param.t')
+    torch.save({'model': _to_released_names(source_embedder, source_refiner),
+                'epoch': 30}, path)
+    bank = str(tmp_path / 'bank.npz')
+    save_embedding_cache(bank, ref_feats=torch.randn(12, 64).numpy())
+    embedder_cfg = dict(
+        type='CMPCEmbedder',
+        backbone=dict(type='ResNet', depth=18, base_channels=8,
+                      out_indices=(3, ), strides=(1, 2, 2, 1),
+                      norm_eval=False),
+        head=dict(type='CrossModalEmbeddingHead', in_channels=64,
+                  proj_channels=32))
+    model = CMPCRetriever(
+        embedder=embedder_cfg,
+        refiner=dict(type='ATEMRefiner', feat_channels=64, net_channels=64),
+        reference_bank=bank, released_checkpoint=path)
+    for name, source, target in (('embedder', source_embedder,
+                                  model.embedder),
+                                 ('refiner', source_refiner, model.refiner)):
+        for key, value in source.state_dict().items():
+            assert torch.equal(target.state_dict()[key], value), (name, key)
+    # a refiner with fewer layers: the left-over keys are listed
+    with pytest.raises(StateDictMismatchError,
+                       match=r'unexpected in the weights[\s\S]*'
+                       r'layers\.2\.proj\.weight'):
+        CMPCRetriever(
+            embedder=embedder_cfg,
+            refiner=dict(type='ATEMRefiner', feat_channels=64,
+                         net_channels=64, num_layers=2),
+            reference_bank=bank, released_checkpoint=path)

@@ -32,7 +32,10 @@ class CMPCGraphRefinement(BaseModel):
     When the coarse Recall@K is low this teaches the refiner that the
     lowest-ranked node is often right, which hurts at test time; with
     ``force_gt=False`` only graphs that naturally contain the ground truth
-    are used.
+    are used. ``gt_first=True`` (released mode, with ``force_gt``) builds
+    the training graphs as released instead: the ground truth's similarity
+    is raised by 1, so it is node 0 and the other nodes are the top K - 1
+    of the rest.
     The refiner returns a :class:`RefinerOutput`: node logits and refined
     scores (B, K). Losses (released ``Graph_cls_loss`` +
     ``Graph_sim_mining_loss``): cross-entropy over the K node logits divided
@@ -54,6 +57,8 @@ class CMPCGraphRefinement(BaseModel):
         node_topk (int): Candidates per query. Defaults to 10.
         force_gt (bool): Force the ground truth into the training graphs.
             Defaults to True.
+        gt_first (bool): Released node order for forced graphs (ground
+            truth at node 0). Defaults to False.
         temperature (float): Softmax temperature of the CE loss (released:
             1). Defaults to 1.
         rank_margin (float): Margin of the ranking loss. Defaults to 0.3.
@@ -70,6 +75,7 @@ class CMPCGraphRefinement(BaseModel):
                  eval_reference_bank: Optional[str] = None,
                  node_topk: int = 10,
                  force_gt: bool = True,
+                 gt_first: bool = False,
                  temperature: float = 1.0,
                  rank_margin: float = 0.3,
                  loss_cls_weight: float = 1.0,
@@ -80,7 +86,10 @@ class CMPCGraphRefinement(BaseModel):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.refiner = MODELS.build(refiner)
         self.node_topk = node_topk
+        if gt_first and not force_gt:
+            raise ValueError('gt_first needs force_gt=True')
         self.force_gt = force_gt
+        self.gt_first = gt_first
         self.temperature = temperature
         self.rank_margin = rank_margin
         self.loss_cls_weight = loss_cls_weight
@@ -140,9 +149,16 @@ class CMPCGraphRefinement(BaseModel):
 
         Returns:
             tuple[Tensor, Tensor]: Coarse similarities to all references
-            (B, R) and candidate indices (B, K), sorted by similarity.
+            (B, R) and candidate indices (B, K), sorted by similarity
+            (with ``gt_first`` and ``gt_index``: the ground truth, then the
+            top K - 1 of the others).
         """
         sim = query_feats @ ref_feats.t()
+        if gt_index is not None and self.gt_first:
+            rows = torch.arange(len(sim), device=sim.device)
+            boosted = sim.index_put((rows, gt_index),
+                                    sim[rows, gt_index] + 1)
+            return sim, boosted.topk(self.node_topk, dim=1).indices
         cand = sim.topk(self.node_topk, dim=1).indices
         if gt_index is not None:
             missing = ~(cand == gt_index[:, None]).any(1)
