@@ -10,8 +10,7 @@ train_cache = 'work_dirs/cmpc_toy/train_embeddings.npz'
 model = dict(
     reference_bank=train_cache,
     eval_reference_bank=train_cache,
-    force_gt=False,  # coarse Recall@10 is ~30%: forcing the GT hurts here
-    refiner=dict(feat_channels=128, hidden_channels=64))
+    refiner=dict(feat_channels=128, net_channels=128))
 train_dataloader = dict(dataset=dict(cache_file=train_cache))
 val_dataloader = dict(dataset=dict(cache_file=train_cache))
 test_dataloader = val_dataloader

@@ -1,5 +1,7 @@
-# CMPC stage 2 (refinement): the attention graph refiner trained on cached
-# stage-1 embeddings. Create the caches first:
+# CMPC stage 2 (refinement): the released refinement network (ATEM) trained
+# on cached stage-1 embeddings, paper mode: neighbours are the 5 nearest
+# candidates (the released exp(-d / 0.0005) ranking underflows to ties; see
+# cmpc-refine_atem-released_sn6-samearea.py). Create the caches first:
 #   python tools/cmpc/embed_database.py \
 #       configs/cmpc/cmpc-embed_r50-wd_sn6-samearea.py STAGE1.pth \
 #       --dataloader train --with-queries \
@@ -15,16 +17,16 @@ model = dict(
     reference_bank=train_cache,
     eval_reference_bank=test_cache,
     node_topk=10,
-    temperature=0.1,
+    temperature=1.0,  # plain CE on the node logits, as released
     rank_margin=0.3,
     refiner=dict(
-        type='AttentionGraphRefiner',
+        type='ATEMRefiner',
         feat_channels=2048,
-        hidden_channels=512,
+        net_channels=2048,
         num_layers=4,
         num_edges=5,
-        edge_source='feature',
-        use_positions=False))
+        edge_sigma=5e-4,
+        released=False))
 
 train_dataloader = dict(
     batch_size=24,
@@ -42,12 +44,17 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='RetrievalLocalizationMetric',
     topk=(1, 5, 10, 20),
-    dist_thrs=(50, 100, 150))
+    dist_thrs=(50, 100, 150),
+    released_thresholds=True)  # also the released 42.1/94.7/147.4/200 m
 test_evaluator = val_evaluator
 
+# Released stage 2 reuses the stage-1 SGD optimizer after its 30 epochs and
+# builds a new StepLR on it; StepLR's chainable form starts from the current
+# (already decayed) lr, so the refiner effectively trains at 0.0025 x 0.1 =
+# 2.5e-4, then 2.5e-5 from epoch 20.
 optim_wrapper = dict(
     optimizer=dict(
-        type='SGD', lr=0.0025, momentum=0.9, nesterov=True,
+        type='SGD', lr=2.5e-4, momentum=0.9, nesterov=True,
         weight_decay=5e-4))
 param_scheduler = [
     dict(type='StepLR', step_size=20, gamma=0.1, by_epoch=True)

@@ -159,3 +159,33 @@ def test_constructor_skips_disabled_critic_and_checks_coverage():
             dict(embedder=dict(
                 modules=['backbone'], optimizer=dict(type='SGD',
                                                      lr=0.01))))(model)
+
+
+@pytest.mark.parametrize('joint', [True, False])
+def test_joint_batch_shares_batchnorm_statistics(joint):
+    """Released behaviour: [optical ; SAR] is one BatchNorm batch, so in
+    train mode the projector's BatchNorm1d output has the bias as its mean
+    over both modalities together, not per modality (two passes)."""
+    torch.manual_seed(0)
+    model = _tiny_embedder(critic=False)
+    model.joint_batch = joint
+    model.train()
+    bn_out = []
+    model.head.projector[1].register_forward_hook(
+        lambda module, args, out: bn_out.append(out))
+    sar = torch.rand(4, 3, 32, 32)
+    opt = torch.rand(4, 3, 32, 32) + 1.0  # a modality gap in the inputs
+    model.embed_modalities(sar, opt)
+    bias = model.head.projector[1].bias
+    outputs = torch.cat(bn_out)
+    assert len(bn_out) == (1 if joint else 2)
+    # the batch mean of a train-mode BatchNorm output is its bias
+    torch.testing.assert_close(outputs.mean(0), bias, atol=1e-5, rtol=0)
+    # per modality (rows: optical first when joint)
+    opt_rows, sar_rows = (outputs[:4], outputs[4:]) if joint else (
+        bn_out[1], bn_out[0])
+    gap = (opt_rows.mean(0) - sar_rows.mean(0)).abs().mean().item()
+    if joint:
+        assert gap > 0.1  # the modality gap survives normalisation
+    else:
+        assert gap < 1e-5  # each modality normalised on its own

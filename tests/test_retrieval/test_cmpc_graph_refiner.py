@@ -1,5 +1,5 @@
-"""Graph refinement of CMPC: kNN edges, masked attention, ranking safety,
-gradient flow."""
+"""The gated graph refiner (mmosar's redesign) in CMPCGraphRefinement: kNN
+edges, masked attention, ranking safety, gradient flow."""
 import numpy as np
 import pytest
 import torch
@@ -47,7 +47,8 @@ def test_untrained_refiner_returns_coarse_similarity():
     refiner = AttentionGraphRefiner(feat_channels=16, hidden_channels=32)
     coarse = torch.randn(4, 10)
     out = refiner(torch.randn(4, 16), torch.randn(4, 10, 16), coarse)
-    assert torch.equal(out, coarse)
+    assert torch.equal(out.scores, coarse)
+    assert torch.equal(out.node_logits, coarse)
 
 
 def _bank(tmp_path, num_refs=30, dim=16, noise=0.05, seed=0):
@@ -80,7 +81,8 @@ def _model(bank, **refiner_kwargs):
             num_edges=5,
             **refiner_kwargs),
         reference_bank=bank,
-        node_topk=10)
+        node_topk=10,
+        temperature=0.1)
 
 
 def _samples(gt):

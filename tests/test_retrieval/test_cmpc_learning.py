@@ -1,13 +1,19 @@
 """The CMPC embedder learns SAR->optical retrieval on real 3MOS pairs (CPU).
 
 Chance level of Recall@1 is 1 / number of references. Both use the toy
-config (narrow ResNet-18: base width 16, GroupNorm, 64 px). The fast test
-trains on 40 pairs (batches of 10) for 20 epochs (about 30-40 s on 2 idle
-cores); the slow one runs the config on all 120 pairs through the mmengine
-Runner.
+config (narrow ResNet-18: base width 16, BatchNorm, joint [optical ; SAR]
+batch, 64 px). The fast test trains on 40 pairs (batches of 10) for 20
+epochs (15 s of CPU time; about 45 s wall on the shared 2-core sandbox) and
+requires recall@1 >= 6x chance (15%). Measured for seeds 0/1/2: 25.0 /
+17.5 / 17.5% with the joint batch, 7.5 / 5.0 / 7.5% with the modalities in
+separate BatchNorm passes (the bug this guards against), 25.0 / 30.0 /
+27.5% with GroupNorm. The seed matters (the pipeline's random flip draws
+from numpy's global generator), so the test sets it. The slow one runs the
+config on all 120 pairs through the mmengine Runner.
 """
 import copy
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -44,6 +50,7 @@ def _recall_at_1(model, loader, metric_cfg):
 def test_embedder_learns_sar_to_optical_on_3mos_subset(shared_data,
                                                         repo_root):
     torch.manual_seed(0)
+    np.random.seed(0)
     cfg = Config.fromfile(str(repo_root / TOY_CONFIG))
     with DefaultScope.overwrite_default_scope('mmosar'):
         sensors = dict(sar_sensor=['GF3', 'RCM', 'ALOS'])  # 40 pairs
@@ -69,7 +76,7 @@ def test_embedder_learns_sar_to_optical_on_3mos_subset(shared_data,
     print(f'3MOS subset ({num_refs} pairs): SAR->optical recall@1 '
           f'{before:.1f}% before, {after:.1f}% after training; chance '
           f'{chance:.1f}%')
-    assert after >= 4 * chance
+    assert after >= 6 * chance
     assert after > before
 
 

@@ -65,14 +65,15 @@ def test_cmpc_tool_chain(shared_data, repo_root, tmp_path):
 
     # stage 2 on the caches
     refine_cfg = Config.fromfile(
-        str(repo_root / 'configs/cmpc/cmpc-refine-pos_atem_sn6-samearea.py'))
+        str(repo_root / 'configs/cmpc/cmpc-refine_atem_sn6-samearea.py'))
     refine_cfg.merge_from_dict(
         dict(
             model=dict(
                 reference_bank=caches['train'],
                 eval_reference_bank=caches['test'],
                 node_topk=5,
-                refiner=dict(feat_channels=64, hidden_channels=32)),
+                refiner=dict(feat_channels=64, net_channels=64,
+                             num_edges=3)),
             train_dataloader=dict(
                 dataset=dict(cache_file=caches['train'])),
             val_dataloader=dict(dataset=dict(cache_file=caches['test'])),
@@ -93,6 +94,7 @@ def test_cmpc_tool_chain(shared_data, repo_root, tmp_path):
             model=dict(
                 embedder=embed_cfg.model,
                 embedder_checkpoint=ckpt,
+                refiner_checkpoint=str(tmp_path / 'refine' / 'epoch_2.pth'),
                 reference_bank=database,
                 node_topk=5,
                 refiner=refine_cfg.model.refiner),
@@ -101,7 +103,6 @@ def test_cmpc_tool_chain(shared_data, repo_root, tmp_path):
                     data_root=str(data_root),
                     mode='query',
                     pipeline=embed_cfg.test_dataloader.dataset.pipeline)),
-            load_from=str(tmp_path / 'refine' / 'epoch_2.pth'),
             work_dir=str(tmp_path / 'e2e')))
     e2e_metrics = Runner.from_cfg(e2e_cfg).test()
     # same embeddings and refiner as the cached path: same figures

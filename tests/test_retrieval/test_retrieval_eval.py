@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from mmosar.evaluation.functional import cmc_curve, eval_retrieval
+from mmosar.evaluation.functional import (
+    cmc_curve,
+    eval_retrieval,
+    released_cmc_map,
+    released_loc_thresholds,
+    released_localization,
+)
 from mmosar.evaluation.metrics import RetrievalLocalizationMetric
 
 
@@ -131,3 +137,50 @@ def test_metric_rejects_sample_without_role():
     metric = RetrievalLocalizationMetric()
     with pytest.raises(ValueError, match='role'):
         metric.process({}, [dict(pred_feature=np.ones(3), img_path='a.png')])
+
+
+def test_released_thresholds_are_not_the_printed_ones():
+    # the released log labels linspace(0, 200, 20)[4, 9, 14, 19] as
+    # 50/100/150/200 m; they are 800/19, 1800/19, 2800/19 and 200 m
+    thresholds = released_loc_thresholds()
+    np.testing.assert_allclose(thresholds[[4, 9, 14, 19]],
+                               [800 / 19, 1800 / 19, 2800 / 19, 200],
+                               rtol=1e-6)
+    # one query per reference, the top-1 reference is the query's own, so
+    # the error is the query's offset from its reference: 40, 45, 90, 100,
+    # 140, 150, 199 and 250 m
+    offsets = np.array([40, 45, 90, 100, 140, 150, 199, 250], float)
+    ref_pos = np.stack([np.arange(8) * 1000.0, np.zeros(8)], 1)
+    query_pos = ref_pos + np.stack([offsets, np.zeros(8)], 1)
+    _, loc_cmc, mean_err = released_localization(ref_pos, query_pos)
+    assert mean_err == pytest.approx(offsets.mean())
+    # <= 42.1: 40 | <= 94.7: 40 45 90 | <= 147.4: + 100 140 | <= 200: + 150 199
+    assert loc_cmc[[4, 9, 14, 19]].tolist() == [1 / 8, 3 / 8, 5 / 8, 7 / 8]
+    metric = RetrievalLocalizationMetric(
+        topk=(1, ), dist_thrs=(50, 100, 150, 200), released_thresholds=True,
+        plot_cmc=False)
+    metric.dataset_meta = dict(reference_positions=ref_pos)
+    metric.process({}, [
+        dict(pred_score=np.eye(8)[i], gt_ref_index=i, pos=query_pos[i])
+        for i in range(8)
+    ])
+    out = metric.compute_metrics(metric.results)
+    assert out['loc_acc@50m'] == pytest.approx(100 * 2 / 8)
+    assert out['loc_acc_released@50m'] == pytest.approx(100 * 1 / 8)
+    assert out['loc_acc@100m'] == pytest.approx(100 * 4 / 8)
+    assert out['loc_acc_released@100m'] == pytest.approx(100 * 3 / 8)
+    assert out['loc_acc@150m'] == pytest.approx(100 * 6 / 8)
+    assert out['loc_acc_released@150m'] == pytest.approx(100 * 5 / 8)
+    assert out['loc_acc_released@200m'] == pytest.approx(100 * 7 / 8)
+
+
+def test_released_cmc_map_counts_every_hit():
+    # 2 queries, 4 references with location ids; query 1's id appears twice
+    sim = np.array([[0.9, 0.1, 0.5, 0.3], [0.2, 0.8, 0.7, 0.1]])
+    ref_ids = np.array([10, 11, 12, 12])
+    cmc, mean_rr = released_cmc_map(sim, ref_ids, np.array([12, 12]))
+    # query 0 ranks: 10, 12, 12(0.3), 11 -> hits at ranks 1, 2 (0-based)
+    # query 1 ranks: 11, 12, 10, 12 -> hits at ranks 1, 3
+    assert cmc.dtype == np.float32
+    assert cmc.tolist() == [0.0, 1.0, 1.5, 2.0]
+    assert mean_rr == pytest.approx((1 / 2 + 1 / 3 + 1 / 2 + 1 / 4) / 4)

@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from mmengine.config import DictAction
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
 from mmosar.datasets.cmpc import save_embedding_cache
+from mmosar.models.retrieval.cmpc_converter import load_cmpc_weights
 from mmosar.registry import MODELS
 from mmosar.utils.runner_utils import load_tool_config
 
@@ -89,7 +90,10 @@ def main() -> None:
     DefaultScope.get_instance('cmpc_embed_database',
                               scope_name=cfg.get('default_scope', 'mmosar'))
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    # strict; a released CMPC file is converted, and the critic (training
+    # only, absent from released files) may be missing
+    load_cmpc_weights(model, args.checkpoint, released_prefix='embedder.',
+                      allowed_missing=['critic.*'])
     model.to(args.device).eval()
 
     dataset = copy.deepcopy(cfg[f'{args.dataloader}_dataloader'].dataset)

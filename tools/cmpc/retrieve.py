@@ -21,9 +21,9 @@ import torch
 from mmengine.config import DictAction
 from mmengine.dataset import Compose, default_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
 from mmosar.datasets.cmpc import load_embedding_cache
+from mmosar.models.retrieval.cmpc_converter import load_cmpc_weights
 from mmosar.registry import MODELS
 from mmosar.utils.runner_utils import load_tool_config
 
@@ -74,7 +74,10 @@ def main() -> None:
     DefaultScope.get_instance('cmpc_retrieve',
                               scope_name=cfg.get('default_scope', 'mmosar'))
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    # strict; a released CMPC file is converted, and the critic (training
+    # only, absent from released files) may be missing
+    load_cmpc_weights(model, args.checkpoint, released_prefix='embedder.',
+                      allowed_missing=['critic.*'])
     model.eval()
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     batch = default_collate(
@@ -89,8 +92,8 @@ def main() -> None:
             reference_bank=args.database, eval_reference_bank=args.database)
         refiner = MODELS.build(refine_cfg)
         if args.refine_checkpoint:
-            load_checkpoint(refiner, args.refine_checkpoint,
-                            map_location='cpu')
+            load_cmpc_weights(refiner.refiner, args.refine_checkpoint,
+                              prefix='refiner.')
         scores = refiner.eval().rerank(query_feats)
     else:
         ref_feats = torch.nn.functional.normalize(

@@ -55,5 +55,6 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='RetrievalLocalizationMetric',
     topk=(1, 5, 10, 20),
-    dist_thrs=(50, 100, 150))
+    dist_thrs=(50, 100, 150),
+    released_thresholds=True)  # also the released 42.1/94.7/147.4/200 m
 test_evaluator = val_evaluator

@@ -1,6 +1,8 @@
 # CMPC coarse search module: shared ResNet-50 (last stride 1), global max
 # pooling, 2048-d retrieval feature, 512-d projection for the losses,
 # cross-modal triplet (margin 0.5) + Wasserstein critic (5 steps, lambda 0.01).
+# SAR and optical go through the network as one joint batch (BatchNorm
+# statistics of both modalities together), as in the paper and the release.
 model = dict(
     type='CMPCEmbedder',
     data_preprocessor=dict(
@@ -15,7 +17,16 @@ model = dict(
         out_indices=(3, ),
         strides=(1, 2, 2, 1),
         norm_eval=False,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        init_cfg=None),
+    # ImageNet weights, loaded strictly (only torchvision's classifier fc.*
+    # may be left over); a released CMPC checkpoint can be given instead
+    # with module='' and prefix='embedder.' (allowed_missing=['critic.*']).
+    pretrained=[
+        dict(
+            module='backbone',
+            checkpoint='torchvision://resnet50',
+            allowed_unexpected=['fc.*'])
+    ],
     head=dict(
         type='CrossModalEmbeddingHead',
         in_channels=2048,
@@ -28,4 +39,5 @@ model = dict(
         clip_value=0.1,
         hard_fraction=0.5),
     adversarial_weight=0.01,
-    critic_steps=5)
+    critic_steps=5,
+    joint_batch=True)

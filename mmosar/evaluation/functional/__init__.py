@@ -7,7 +7,17 @@ from .patch_merge import (  # noqa: F401
                           translate_boxes,
 )
 from .reid import eval_reid  # noqa: F401
-from .retrieval import cmc_curve, eval_retrieval, gt_ranks  # noqa: F401
+from .retrieval import (  # noqa: F401
+                          RELEASED_LOC_LABELS,
+                          cmc_curve,
+                          eval_retrieval,
+                          gt_ranks,
+                          released_cmc_map,
+                          released_loc_thresholds,
+                          released_localization,
+                          released_refined_similarity,
+                          released_sq_l2_similarity,
+)
 from .rotated_det_ap import (  # noqa: F401
                           interp101_average_precision,
                           match_ranked_detections,

@@ -127,3 +127,114 @@ def eval_retrieval(
     results['mean_loc_error'] = float(errors.mean())
     results['median_loc_error'] = float(np.median(errors))
     return results
+
+
+# --- The released CMPC evaluation (``test.sn6loc_test``), for comparison.
+
+#: Indices of the released thresholds that its log labels 50/100/150/200 m.
+RELEASED_LOC_LABELS = {50: 4, 100: 9, 150: 14, 200: 19}
+
+
+def released_sq_l2_similarity(query: np.ndarray,
+                              refs: np.ndarray) -> np.ndarray:
+    """The released coarse similarity, ``-max(0, |q|^2 + |r|^2 - 2 q.r)``.
+
+    Args:
+        query (np.ndarray): Query features (Q, C).
+        refs (np.ndarray): Reference features (R, C).
+
+    Returns:
+        np.ndarray: Similarities (Q, R), float64.
+    """
+    query = np.asarray(query, dtype=np.float64)
+    refs = np.asarray(refs, dtype=np.float64)
+    sq = ((query**2).sum(1)[:, None] + (refs**2).sum(1)[None] -
+          2 * query @ refs.T)
+    return -np.maximum(sq, 0)
+
+
+def released_cmc_map(sim: np.ndarray, ref_ids: np.ndarray,
+                     query_ids: np.ndarray) -> Tuple[np.ndarray, np.float32]:
+    """CMC and "mAP" of the released ``eval_retrieval``.
+
+    ``cmc[k]`` is the number of hits within the top k + 1 divided by the
+    number of queries; "mAP" is the mean of ``1 / (rank + 1)`` over every
+    hit (the MRR when each query has one matching reference). Both are
+    float32, as released.
+
+    Args:
+        sim (np.ndarray): Similarities (Q, R).
+        ref_ids (np.ndarray): Location id of each reference (R,).
+        query_ids (np.ndarray): Location id of each query (Q,).
+
+    Returns:
+        tuple[np.ndarray, np.float32]: ``cmc`` (R,) and ``mAP``.
+    """
+    order = np.argsort(-np.asarray(sim), axis=1, kind='stable')
+    matches = np.asarray(ref_ids)[order] == np.asarray(query_ids)[:, None]
+    cmc = matches.sum(0).cumsum().astype(np.float32) / np.float32(len(sim))
+    hit_rank = np.nonzero(matches)[1].astype(np.float32)
+    return cmc, np.float32(np.mean(1 / (hit_rank + 1), dtype=np.float32))
+
+
+def released_loc_thresholds(max_meter: float = 200.,
+                            num: int = 20) -> np.ndarray:
+    """The released thresholds, ``torch.linspace(0, max_meter, num)``
+    (float32): 0, 10.53, ..., 200 m for the defaults."""
+    import torch
+    return torch.linspace(0, max_meter, num).numpy()
+
+
+def released_localization(pred_pos: np.ndarray,
+                          gt_pos: np.ndarray,
+                          max_meter: float = 200.,
+                          num: int = 20
+                          ) -> Tuple[np.ndarray, np.ndarray, float]:
+    """Localisation accuracy of the released ``eval_localizarion``.
+
+    ``loc_cmc[t]`` is the share of queries whose error (Euclidean distance
+    between the predicted and true positions) is <= ``thresholds[t]``. The
+    release prints ``loc_cmc[4, 9, 14, 19]`` as 50/100/150/200 m; with the
+    defaults those thresholds are 42.1/94.7/147.4/200 m
+    (:data:`RELEASED_LOC_LABELS`).
+
+    Args:
+        pred_pos (np.ndarray): Predicted positions (Q, 2) in metres.
+        gt_pos (np.ndarray): True positions (Q, 2) in metres.
+        max_meter (float): Largest threshold. Defaults to 200.
+        num (int): Number of thresholds. Defaults to 20.
+
+    Returns:
+        tuple: ``thresholds`` (num,) float32, ``loc_cmc`` (num,) float64,
+        mean error in metres.
+    """
+    errors = np.linalg.norm(
+        np.asarray(pred_pos, np.float64) - np.asarray(gt_pos, np.float64),
+        axis=1)
+    thresholds = released_loc_thresholds(max_meter, num)
+    loc_cmc = (errors[None] <= thresholds.astype(np.float64)[:, None]).mean(1)
+    return thresholds, loc_cmc, float(errors.mean())
+
+
+def released_refined_similarity(sim: np.ndarray, topk_index: np.ndarray,
+                                order: np.ndarray) -> np.ndarray:
+    """The released re-ranked similarity matrix (``sn6loc_test.refine``).
+
+    The coarse top-K entries of each row are overwritten with K, K-1, ...,
+    1 in the refined order.
+
+    Args:
+        sim (np.ndarray): Coarse similarities (Q, R).
+        topk_index (np.ndarray): Coarse top-K reference indices (Q, K).
+        order (np.ndarray): Refined order, positions into ``topk_index``
+            (Q, K), best first.
+
+    Returns:
+        np.ndarray: Re-ranked similarities (Q, R).
+    """
+    refined = np.array(sim, dtype=np.float64, copy=True)
+    rows = np.arange(len(refined))[:, None]
+    num_cands = topk_index.shape[1]
+    refined[rows, np.take_along_axis(topk_index, order, 1)] = np.arange(
+        num_cands, 0, -1)[None]
+    return refined

@@ -10,7 +10,12 @@ from mmengine.visualization import Visualizer
 
 from mmosar.registry import METRICS
 
-from ..functional.retrieval import cmc_curve, eval_retrieval
+from ..functional.retrieval import (
+    RELEASED_LOC_LABELS,
+    cmc_curve,
+    eval_retrieval,
+    released_localization,
+)
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -38,6 +43,12 @@ class RetrievalLocalizationMetric(BaseMetric):
         topk (Sequence[int]): K of Recall@K. Defaults to (1, 5, 10, 20).
         dist_thrs (Sequence[float]): Localisation thresholds in metres.
             Defaults to (50, 100, 150).
+        released_thresholds (bool): Also report the localisation accuracy
+            the released code prints as "50/100/150/200 m", which it
+            computes at ``linspace(0, 200, 20)[4, 9, 14, 19]`` = 42.1 /
+            94.7 / 147.4 / 200 m, as ``loc_acc_released@{50,100,150,200}m``
+            (the paper's tables use these). The exact ``loc_acc@{thr}m``
+            keys are reported as well. Defaults to False.
         plot_cmc (bool): Render the CMC curve (matplotlib, Agg) and save it.
             Defaults to True.
         out_dir (str, optional): Folder for ``cmc_curve.png``. When None the
@@ -51,6 +62,7 @@ class RetrievalLocalizationMetric(BaseMetric):
     def __init__(self,
                  topk: Sequence[int] = (1, 5, 10, 20),
                  dist_thrs: Sequence[float] = (50, 100, 150),
+                 released_thresholds: bool = False,
                  plot_cmc: bool = True,
                  out_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
@@ -58,6 +70,7 @@ class RetrievalLocalizationMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = tuple(topk)
         self.dist_thrs = tuple(dist_thrs)
+        self.released_thresholds = released_thresholds
         self.plot_cmc = plot_cmc
         self.out_dir = out_dir
 
@@ -139,9 +152,26 @@ class RetrievalLocalizationMetric(BaseMetric):
             sim, gt, positions = self._from_features(results)
         metrics = eval_retrieval(
             sim, gt, positions, topk=self.topk, dist_thrs=self.dist_thrs)
+        if self.released_thresholds and positions is not None:
+            metrics.update(self._released_loc_accuracy(sim, positions))
         if self.plot_cmc:
             self._save_cmc_plot(cmc_curve(sim, gt))
         return metrics
+
+    @staticmethod
+    def _released_loc_accuracy(sim: np.ndarray,
+                               positions) -> Dict[str, float]:
+        query_pos, ref_pos = positions
+        thresholds, loc_cmc, _ = released_localization(
+            ref_pos[sim.argmax(axis=1)], query_pos)
+        MMLogger.get_current_instance().info(
+            'released localisation thresholds: ' + ', '.join(
+                f'"{label} m" = {thresholds[idx]:.1f} m'
+                for label, idx in RELEASED_LOC_LABELS.items()))
+        return {
+            f'loc_acc_released@{label}m': float(loc_cmc[idx] * 100)
+            for label, idx in RELEASED_LOC_LABELS.items()
+        }
 
     def _save_cmc_plot(self, cmc: np.ndarray) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

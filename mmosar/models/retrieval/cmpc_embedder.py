@@ -2,11 +2,14 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmpretrain.structures import DataSample
 
 from mmosar.registry import MODELS
+
+from .cmpc_converter import load_cmpc_weights
 
 
 @MODELS.register_module()
@@ -23,6 +26,22 @@ class CMPCEmbedder(BaseModel):
     :meth:`train_step` for ``critic_steps`` steps per iteration on the
     detached embeddings of the same batch, with its own optimizer.
 
+    Joint batch (``joint_batch=True``, as the paper and the release): the
+    optical and SAR images of a training batch go through the backbone and
+    the head as one batch ``[optical ; SAR]``, so in train mode every
+    BatchNorm (backbone and projector) normalises with the statistics of
+    both modalities together. ``joint_batch=False`` embeds each modality in
+    its own forward, which gives each modality its own batch statistics and
+    removes the modality gap from the BatchNorm outputs in training but not
+    in eval (running statistics are shared).
+
+    Pretrained weights: ``pretrained`` is a list of loads done by
+    :meth:`init_weights` after the random initialisation, each strict
+    (:func:`load_cmpc_weights`): ``dict(checkpoint=..., module='backbone',
+    prefix='', allowed_missing=(), allowed_unexpected=())``. ``module`` is
+    the attribute to load into (``''``: the whole embedder); released CMPC
+    checkpoints are converted on the fly (use ``prefix='embedder.'``).
+
     Optimizers: with a critic, ``optim_wrapper`` must be an
     :class:`OptimWrapperDict` with keys ``'embedder'`` (backbone and head)
     and ``'critic'``, e.g. built by ``SubmoduleOptimWrapperConstructor``.
@@ -37,6 +56,10 @@ class CMPCEmbedder(BaseModel):
         adversarial_weight (float): Weight of the generator loss (lambda).
             Defaults to 0.01.
         critic_steps (int): Critic updates per iteration. Defaults to 5.
+        joint_batch (bool): Embed both modalities in one batch. Defaults to
+            True.
+        pretrained (list[dict], optional): Strict weight loads, see above.
+            Defaults to None.
         data_preprocessor (dict, optional): Defaults to
             ``RetrievalDataPreprocessor`` with ImageNet statistics.
         init_cfg (dict, optional): Defaults to None.
@@ -48,6 +71,8 @@ class CMPCEmbedder(BaseModel):
                  critic: Optional[dict] = None,
                  adversarial_weight: float = 0.01,
                  critic_steps: int = 5,
+                 joint_batch: bool = True,
+                 pretrained: Optional[List[dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -63,6 +88,26 @@ class CMPCEmbedder(BaseModel):
         self.critic = MODELS.build(critic) if critic is not None else None
         self.adversarial_weight = adversarial_weight
         self.critic_steps = critic_steps
+        self.joint_batch = joint_batch
+        self.pretrained = [dict(p) for p in pretrained or []]
+        for load in self.pretrained:
+            if 'checkpoint' not in load:
+                raise ValueError(f'pretrained entry {load} has no checkpoint')
+
+    def init_weights(self) -> None:
+        """Random initialisation, then the strict ``pretrained`` loads."""
+        super().init_weights()
+        for load in self.pretrained:
+            load = dict(load)
+            name = load.pop('module', '')
+            module = self.get_submodule(name) if name else self
+            result = load_cmpc_weights(module, **load)
+            print_log(
+                f'CMPCEmbedder: loaded {load["checkpoint"]} into '
+                f'{name or "the embedder"} strictly; allowed missing '
+                f'{result["missing"]}, allowed unexpected '
+                f'{result["unexpected"]}',
+                logger='current')
 
     def extract_feat(
             self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -96,11 +141,31 @@ class CMPCEmbedder(BaseModel):
             return self.predict(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}".')
 
+    def embed_modalities(self, sar: torch.Tensor, opt: torch.Tensor
+                         ) -> Tuple[torch.Tensor, torch.Tensor,
+                                    torch.Tensor, torch.Tensor]:
+        """Embed SAR (N, 3, H, W) and optical (M, 3, H, W) images.
+
+        With ``joint_batch`` the batch is ``[optical ; SAR]`` (released
+        order) and the outputs are split back.
+
+        Returns:
+            tuple[Tensor]: SAR features (N, C), SAR embeddings (N, D),
+            optical features (M, C), optical embeddings (M, D), all
+            L2-normalised.
+        """
+        if not self.joint_batch:
+            return (*self.extract_feat(sar), *self.extract_feat(opt))
+        feats, vecs = self.extract_feat(torch.cat([opt, sar]))
+        sizes = [len(opt), len(sar)]
+        opt_feat, sar_feat = feats.split(sizes)
+        opt_vec, sar_vec = vecs.split(sizes)
+        return sar_feat, sar_vec, opt_feat, opt_vec
+
     def _embed_pairs(self, inputs, data_samples):
         sar, opt = self._pair_inputs(inputs)
         labels = self._labels(data_samples).to(sar.device)
-        _, sar_vec = self.extract_feat(sar)
-        _, opt_vec = self.extract_feat(opt)
+        _, sar_vec, _, opt_vec = self.embed_modalities(sar, opt)
         return sar_vec, opt_vec, labels
 
     def _adversarial_loss(self, opt_vec: torch.Tensor) -> torch.Tensor:

@@ -4,11 +4,13 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
-from mmengine.runner import load_checkpoint
 from mmpretrain.structures import DataSample
 
 from mmosar.datasets.cmpc import load_embedding_cache
 from mmosar.registry import MODELS
+
+from .atem import RefinerOutput
+from .cmpc_converter import load_cmpc_weights
 
 
 @MODELS.register_module()
@@ -30,17 +32,24 @@ class CMPCGraphRefinement(BaseModel):
     When the coarse Recall@K is low this teaches the refiner that the
     lowest-ranked node is often right, which hurts at test time; with
     ``force_gt=False`` only graphs that naturally contain the ground truth
-    are used.
-    Losses: cross-entropy over the K refined similarities divided by
-    ``temperature`` (target: the ground-truth node) and the margin ranking
-    loss ``max(0, s_hardest_negative - s_gt + rank_margin)``.
+    are used. ``gt_first=True`` (released mode, with ``force_gt``) builds
+    the training graphs as released instead: the ground truth's similarity
+    is raised by 1, so it is node 0 and the other nodes are the top K - 1
+    of the rest.
+    The refiner returns a :class:`RefinerOutput`: node logits and refined
+    scores (B, K). Losses (released ``Graph_cls_loss`` +
+    ``Graph_sim_mining_loss``): cross-entropy over the K node logits divided
+    by ``temperature`` (target: the ground-truth node) and the margin
+    ranking loss ``max(0, s_hardest_negative - s_gt + rank_margin)`` on the
+    scores.
 
     Prediction writes ``pred_score`` over all R references: the coarse
     similarities, with the K candidates lifted above every other reference
-    in their refined order.
+    in the order of their refined scores.
 
     Args:
-        refiner (dict): ``AttentionGraphRefiner`` config.
+        refiner (dict): ``ATEMRefiner`` or ``AttentionGraphRefiner``
+            config.
         reference_bank (str): Embedding cache (``.npz``) with the features
             (and positions) of the training references.
         eval_reference_bank (str, optional): Cache of the database searched
@@ -48,8 +57,10 @@ class CMPCGraphRefinement(BaseModel):
         node_topk (int): Candidates per query. Defaults to 10.
         force_gt (bool): Force the ground truth into the training graphs.
             Defaults to True.
-        temperature (float): Softmax temperature of the CE loss.
-            Defaults to 0.1.
+        gt_first (bool): Released node order for forced graphs (ground
+            truth at node 0). Defaults to False.
+        temperature (float): Softmax temperature of the CE loss (released:
+            1). Defaults to 1.
         rank_margin (float): Margin of the ranking loss. Defaults to 0.3.
         loss_cls_weight (float): Defaults to 1.0.
         loss_rank_weight (float): Defaults to 1.0.
@@ -64,7 +75,8 @@ class CMPCGraphRefinement(BaseModel):
                  eval_reference_bank: Optional[str] = None,
                  node_topk: int = 10,
                  force_gt: bool = True,
-                 temperature: float = 0.1,
+                 gt_first: bool = False,
+                 temperature: float = 1.0,
                  rank_margin: float = 0.3,
                  loss_cls_weight: float = 1.0,
                  loss_rank_weight: float = 1.0,
@@ -74,7 +86,10 @@ class CMPCGraphRefinement(BaseModel):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.refiner = MODELS.build(refiner)
         self.node_topk = node_topk
+        if gt_first and not force_gt:
+            raise ValueError('gt_first needs force_gt=True')
         self.force_gt = force_gt
+        self.gt_first = gt_first
         self.temperature = temperature
         self.rank_margin = rank_margin
         self.loss_cls_weight = loss_cls_weight
@@ -134,9 +149,16 @@ class CMPCGraphRefinement(BaseModel):
 
         Returns:
             tuple[Tensor, Tensor]: Coarse similarities to all references
-            (B, R) and candidate indices (B, K), sorted by similarity.
+            (B, R) and candidate indices (B, K), sorted by similarity
+            (with ``gt_first`` and ``gt_index``: the ground truth, then the
+            top K - 1 of the others).
         """
         sim = query_feats @ ref_feats.t()
+        if gt_index is not None and self.gt_first:
+            rows = torch.arange(len(sim), device=sim.device)
+            boosted = sim.index_put((rows, gt_index),
+                                    sim[rows, gt_index] + 1)
+            return sim, boosted.topk(self.node_topk, dim=1).indices
         cand = sim.topk(self.node_topk, dim=1).indices
         if gt_index is not None:
             missing = ~(cand == gt_index[:, None]).any(1)
@@ -146,9 +168,10 @@ class CMPCGraphRefinement(BaseModel):
         return sim, cand
 
     def refine(self, query_feats: torch.Tensor, sim: torch.Tensor,
-               cand: torch.Tensor, train: bool) -> torch.Tensor:
-        """Refined similarities (B, K) of the candidates ``cand`` (B, K)
-        taken from the training (``train``) or the evaluation bank."""
+               cand: torch.Tensor, train: bool) -> RefinerOutput:
+        """Node logits and refined scores (B, K) of the candidates ``cand``
+        (B, K) taken from the training (``train``) or the evaluation
+        bank."""
         ref_feats, ref_pos = self._bank(train)
         cand_pos = None if ref_pos is None else ref_pos[cand]
         return self.refiner(query_feats, ref_feats[cand],
@@ -191,16 +214,17 @@ class CMPCGraphRefinement(BaseModel):
             gt_index if self.force_gt else None)
         has_gt = (cand == gt_index[:, None]).any(1)
         if not has_gt.any():  # no usable graph in this batch
-            zero = self.refiner.gate.sum() * 0
+            zero = sum(p.sum() for p in self.refiner.parameters()) * 0
             return dict(loss_node_cls=zero, loss_rank=zero)
         query_feats, sim, cand, gt_index = (query_feats[has_gt], sim[has_gt],
                                             cand[has_gt], gt_index[has_gt])
-        refined = self.refine(query_feats, sim, cand, train=True)
+        out = self.refine(query_feats, sim, cand, train=True)
         is_gt = cand == gt_index[:, None]
         target = is_gt.float().argmax(1)
-        loss_cls = F.cross_entropy(refined / self.temperature, target)
-        pos = refined[is_gt]
-        hardest_neg = refined.masked_fill(is_gt, float('-inf')).amax(1)
+        loss_cls = F.cross_entropy(out.node_logits / self.temperature,
+                                   target)
+        pos = out.scores[is_gt]
+        hardest_neg = out.scores.masked_fill(is_gt, float('-inf')).amax(1)
         loss_rank = F.relu(hardest_neg - pos + self.rank_margin).mean()
         return dict(
             loss_node_cls=self.loss_cls_weight * loss_cls,
@@ -212,7 +236,7 @@ class CMPCGraphRefinement(BaseModel):
         refined top-K lifted above all others."""
         sim, cand = self.select_candidates(query_feats,
                                            self._bank(False)[0])
-        refined = self.refine(query_feats, sim, cand, train=False)
+        refined = self.refine(query_feats, sim, cand, train=False).scores
         lifted = refined - refined.amin(1, keepdim=True) + sim.amax(
             1, keepdim=True) + 1
         return sim.scatter(1, cand, lifted)
@@ -237,13 +261,28 @@ class CMPCRetriever(CMPCGraphRefinement):
     bank is the database embedded once by ``tools/cmpc/embed_database.py``
     with the same embedder.
 
+    Weights are loaded strictly (:func:`load_cmpc_weights`): a missing or
+    unexpected key is an error listing them unless the load names it in
+    ``allowed_missing`` / ``allowed_unexpected`` (glob patterns). Each of
+    ``embedder_checkpoint``, ``refiner_checkpoint`` and
+    ``released_checkpoint`` is a path or a dict ``(checkpoint=...,
+    allowed_missing=(), allowed_unexpected=())``.
+
     Args:
         embedder (dict): ``CMPCEmbedder`` config.
-        refiner (dict): ``AttentionGraphRefiner`` config.
+        refiner (dict): ``ATEMRefiner`` (or ``AttentionGraphRefiner``)
+            config.
         reference_bank (str): Embedded database (``.npz``).
-        embedder_checkpoint (str, optional): Stage-1 checkpoint.
-        refiner_checkpoint (str, optional): Stage-2 checkpoint (a
-            ``CMPCGraphRefinement`` checkpoint; ``refiner.`` keys are used).
+        embedder_checkpoint (str | dict, optional): Stage-1 checkpoint
+            (``CMPCEmbedder`` keys, or a released file).
+        refiner_checkpoint (str | dict, optional): Stage-2 checkpoint (a
+            ``CMPCGraphRefinement`` checkpoint; its ``refiner.*`` keys, or a
+            released file).
+        released_checkpoint (str | dict, optional): A released CMPC
+            checkpoint (``{'model': ...}``), converted: embedding and
+            refinement weights from one file. The embedder's critic is not
+            in it (allow ``critic.*`` missing, or build the embedder with
+            ``critic=None``).
         **kwargs: Other ``CMPCGraphRefinement`` arguments.
     """
 
@@ -251,8 +290,9 @@ class CMPCRetriever(CMPCGraphRefinement):
                  embedder: dict,
                  refiner: dict,
                  reference_bank: str,
-                 embedder_checkpoint: Optional[str] = None,
-                 refiner_checkpoint: Optional[str] = None,
+                 embedder_checkpoint: Optional[Union[str, dict]] = None,
+                 refiner_checkpoint: Optional[Union[str, dict]] = None,
+                 released_checkpoint: Optional[Union[str, dict]] = None,
                  **kwargs) -> None:
         embedder = dict(embedder)
         data_preprocessor = embedder.pop('data_preprocessor', None)
@@ -266,16 +306,20 @@ class CMPCRetriever(CMPCGraphRefinement):
                 bgr_to_rgb=True),
             **kwargs)
         self.embedder = MODELS.build(embedder)
-        if embedder_checkpoint is not None:
-            load_checkpoint(self.embedder, embedder_checkpoint,
-                            map_location='cpu', strict=True)
-        if refiner_checkpoint is not None:
-            load_checkpoint(
-                self.refiner,
-                refiner_checkpoint,
-                map_location='cpu',
-                strict=True,
-                revise_keys=[(r'^refiner\.', '')])
+        loads = [(self.embedder, embedder_checkpoint, ''),
+                 (self.refiner, refiner_checkpoint, 'refiner.'),
+                 (self.embedder, released_checkpoint, 'embedder.'),
+                 (self.refiner, released_checkpoint, 'refiner.')]
+        for module, load, prefix in loads:
+            if load is None:
+                continue
+            load = dict(checkpoint=load) if isinstance(load, str) else dict(
+                load)
+            released_prefix = 'embedder.' if module is self.embedder else (
+                'refiner.')
+            load_cmpc_weights(
+                module, prefix=prefix, released_prefix=released_prefix,
+                **load)
 
     def query_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Embed query images (B, 3, H, W) into features (B, C)."""

@@ -42,24 +42,36 @@ class CrossModalEmbeddingHead(BaseModule):
             nn.BatchNorm1d(proj_channels))
         self.loss_module = MODELS.build(loss)
 
-    def forward(
+    def pool_project(
         self, feats: Union[torch.Tensor, Sequence[torch.Tensor]]
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Pool and project.
+        """Global max pooling and projection, before normalisation.
 
         Args:
             feats (Tensor | Sequence[Tensor]): Backbone map (N, C, H, W), or
                 a tuple of maps of which the last is used.
 
         Returns:
-            tuple[Tensor, Tensor]: Retrieval features (N, in_channels) and
-            projected embeddings (N, proj_channels), both L2-normalised.
+            tuple[Tensor, Tensor]: Pooled features (N, in_channels) and
+            projector outputs (N, proj_channels). In train mode the
+            projector's BatchNorm uses the statistics of all N rows.
         """
         if isinstance(feats, (list, tuple)):
             feats = feats[-1]
         pooled = self.pool(feats).flatten(1)
-        return (F.normalize(pooled, dim=1),
-                F.normalize(self.projector(pooled), dim=1))
+        return pooled, self.projector(pooled)
+
+    def forward(
+        self, feats: Union[torch.Tensor, Sequence[torch.Tensor]]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Pool, project and L2-normalise (see :meth:`pool_project`).
+
+        Returns:
+            tuple[Tensor, Tensor]: Retrieval features (N, in_channels) and
+            projected embeddings (N, proj_channels), both L2-normalised.
+        """
+        pooled, projected = self.pool_project(feats)
+        return F.normalize(pooled, dim=1), F.normalize(projected, dim=1)
 
     def loss(self, sar_embeds: torch.Tensor, opt_embeds: torch.Tensor,
              sar_labels: torch.Tensor, opt_labels: torch.Tensor) -> dict:

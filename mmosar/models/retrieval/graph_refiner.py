@@ -1,5 +1,5 @@
-"""Scene-graph refinement of CMPC: attention over the top-K candidates
-("ATEM" in the released code)."""
+"""A gated attention refiner over the top-K CMPC candidates (mmosar's
+redesign; the released network is :class:`~.atem.ATEMRefiner`)."""
 import math
 from typing import Optional
 
@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmosar.registry import MODELS
+
+from .atem import RefinerOutput
 
 
 def knn_adjacency(points: torch.Tensor, num_neighbors: int) -> torch.Tensor:
@@ -155,7 +157,7 @@ class AttentionGraphRefiner(BaseModule):
                 query_feats: torch.Tensor,
                 cand_feats: torch.Tensor,
                 coarse_sim: torch.Tensor,
-                cand_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
+                cand_pos: Optional[torch.Tensor] = None) -> RefinerOutput:
         """Refined similarities of the candidates.
 
         Args:
@@ -166,7 +168,8 @@ class AttentionGraphRefiner(BaseModule):
                 shape (B, K, 2); required for position edges or encoding.
 
         Returns:
-            Tensor: Refined similarities, shape (B, K).
+            RefinerOutput: The refined similarities (B, K) serve as both the
+            node logits and the scores.
         """
         if self.needs_positions and cand_pos is None:
             raise ValueError('this refiner uses positions but cand_pos is '
@@ -185,4 +188,5 @@ class AttentionGraphRefiner(BaseModule):
             adj = knn_adjacency(cand_pos, self.num_edges)
         for layer in self.layers:
             x = layer(x, adj)
-        return coarse_sim + self.gate * self.score_head(x).squeeze(-1)
+        refined = coarse_sim + self.gate * self.score_head(x).squeeze(-1)
+        return RefinerOutput(refined, refined)
