@@ -194,6 +194,7 @@ def raise_on_incompatible_keys(module: nn.Module, incompatible_keys) -> None:
 #: mmosar's full-model names.
 STATE_DICT_CONVERTERS: Dict[str, str] = {
     'transoss': 'mmosar.utils.converters.transoss:convert_transoss',
+    'cmpc': 'mmosar.models.retrieval.cmpc_converter:convert_cmpc',
 }
 
 
