@@ -11,7 +11,10 @@ boxes. Two on-disk layouts exist:
     data_root/sar/images/{train,val,test}/<n>.jpg
     data_root/{optical,sar}/labels/{split}/<n>.txt
         one object per line: ``class_id x1 y1 x2 y2 x3 y3 x4 y4``,
-        corners normalised to [0, 1] (Ultralytics OBB format)
+        corners normalised by the image size (Ultralytics OBB format);
+        parsed as tolerantly as the release (only each box's axis-aligned
+        extent must lie in [0, 1], else the pair is skipped; duplicates are
+        removed), with one summary line, or errors with ``strict=True``
 
 ``layout='drawn'`` (the paper's data-structure figure)::
 

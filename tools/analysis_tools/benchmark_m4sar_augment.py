@@ -19,6 +19,11 @@ released Ultralytics geometry (mosaic centre ``U(256, 768)``, zoom
 written from the formulas without mmosar's transforms; ``mmosar`` is the
 config's pipeline; ``mmosar before`` is mmdet's ``RandomAffine`` semantics
 (``PairedRandomAffine``: zoom about the origin), the recipe before issue 13.
+
+The no-mosaic rows (the last 10 epochs) push one tile through the
+close-mosaic pipeline's geometric transforms and report the grey padding and
+the mean offset of the visible image's centroid from the crop centre, in
+pixels (the release centres it: about 0).
 """
 import argparse
 from typing import Dict, List, Sequence
@@ -113,6 +118,91 @@ def release_formula(trials: int, tile: int, seed: int,
     }
 
 
+def release_no_mosaic_formula(trials: int, tile: int, seed: int,
+                              step: int = 2) -> Dict[str, float]:
+    """Independent Monte Carlo of the released letterbox + affine: output
+    pixel ``(u, v)`` comes from ``((u - tx) / s + tile / 2, ...)``."""
+    rng = np.random.RandomState(seed)
+    grid = np.arange(0, tile, step, dtype=np.float64)
+    u, v = np.meshgrid(grid, grid)
+    padding, offset = [], []
+    for _ in range(trials):
+        zoom = rng.uniform(0.5, 1.5)
+        tx, ty = rng.uniform(0.4, 0.6, 2) * tile
+        x, y = (u - tx) / zoom + tile / 2, (v - ty) / zoom + tile / 2
+        on = (x >= 0) & (x < tile) & (y >= 0) & (y < tile)
+        padding.append(1 - on.mean())
+        offset.append(np.hypot(u[on].mean() - tile / 2 + step / 2,
+                               v[on].mean() - tile / 2 + step / 2))
+    return {'padding %': 100 * float(np.mean(padding)),
+            'centroid offset px': float(np.mean(offset))}
+
+
+def run_no_mosaic(transforms: List, trials: int, tile: int,
+                  seed: int) -> Dict[str, float]:
+    """Padding and content-centroid offset of a single-tile pipeline."""
+    np.random.seed(seed)
+    padding, offset = [], []
+    for _ in range(trials):
+        results = tagged_sample(TAGS[0], tile)
+        for transform in transforms:
+            results = transform(results)
+        band = results['img'][..., 0]
+        padding.append(float((band == FILL).mean()))
+        ys, xs = np.nonzero(band == TAGS[0])
+        offset.append(
+            np.hypot(xs.mean() + 0.5 - band.shape[1] / 2,
+                     ys.mean() + 0.5 - band.shape[0] / 2))
+    return {'padding %': 100 * float(np.mean(padding)),
+            'centroid offset px': float(np.mean(offset))}
+
+
+def config_no_mosaic_transforms(config: str, tile: int) -> List:
+    """The geometric transforms of the close-mosaic pipeline."""
+    from mmengine.config import Config
+
+    from mmosar.registry import TRANSFORMS
+    cfg = Config.fromfile(config)
+    switch = [
+        h for h in cfg.custom_hooks if h.type == 'MixPipelineSwitchHook'
+    ][0]
+    transforms = []
+    for t in switch.switch_pipeline:
+        t = dict(t)
+        if t['type'] == 'Resize':
+            t['scale'] = (tile, tile)
+        elif t['type'] == 'RandomCenteredAffine':
+            t['output_size'] = (tile, tile)
+        else:
+            continue
+        transforms.append(TRANSFORMS.build(t))
+    return transforms
+
+
+def before_no_mosaic_transforms(tile: int) -> List:
+    """The close-mosaic geometry before issue 13 (pad right / bottom, mmdet
+    RandomAffine)."""
+    from mmosar.registry import TRANSFORMS
+    return [
+        TRANSFORMS.build(
+            dict(type='Resize', scale=(tile, tile), keep_ratio=True)),
+        TRANSFORMS.build(
+            dict(
+                type='MultiBandPad',
+                size=(tile, tile),
+                pad_val=dict(img=114))),
+        TRANSFORMS.build(
+            dict(
+                type='PairedRandomAffine',
+                max_rotate_degree=0,
+                max_shear_degree=0,
+                max_translate_ratio=0.1,
+                scaling_ratio_range=(0.5, 1.5),
+                border=(0, 0),
+                border_val=114))
+    ]
+
+
 def config_transforms(config: str, tile: int) -> List:
     """The mosaic and affine transforms of a config's training pipeline,
     rescaled to ``tile`` px tiles."""
@@ -181,6 +271,23 @@ def main() -> None:
     for name, stats in rows.items():
         print(f'{name:<20}{stats["padding %"]:>12.1f}'
               f'{stats["single-tile %"]:>15.1f}{stats["tiles/crop"]:>12.2f}')
+    single = {
+        'release (formula)':
+        release_no_mosaic_formula(args.trials, args.tile, args.seed),
+        'mmosar':
+        run_no_mosaic(
+            config_no_mosaic_transforms(args.config, args.tile), args.trials,
+            args.tile, args.seed),
+        'mmosar before':
+        run_no_mosaic(
+            before_no_mosaic_transforms(args.tile), args.trials, args.tile,
+            args.seed),
+    }
+    print(f'no mosaic (one tile)\n{"variant":<20}{"padding %":>12}'
+          f'{"centroid offset px":>20}')
+    for name, stats in single.items():
+        print(f'{name:<20}{stats["padding %"]:>12.1f}'
+              f'{stats["centroid offset px"]:>20.1f}')
 
 
 if __name__ == '__main__':

@@ -556,7 +556,8 @@ class RandomCenteredAffine(BaseTransform):
 
     Required keys: ``img``. Optional: ``gt_bboxes``, ``gt_bboxes_labels``,
     ``gt_ignore_flags``, ``homography_matrix``. Modified: ``img``,
-    ``img_shape``, the ``gt_*`` keys, ``homography_matrix``.
+    ``img_shape``, the ``gt_*`` keys, ``homography_matrix``. Masks and
+    segmentation maps are not supported (an error).
 
     Args:
         degrees (float): Largest rotation in degrees.
@@ -684,6 +685,11 @@ class RandomCenteredAffine(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         """Warp the image and the boxes."""
+        for key in ('gt_masks', 'gt_seg_map'):
+            if results.get(key) is not None:
+                raise NotImplementedError(
+                    f'RandomCenteredAffine warps images and boxes only; '
+                    f'results[{key!r}] would be left unwarped')
         img = results['img']
         height, width = img.shape[:2]
         out_size = self._output_size(height, width)
