@@ -75,29 +75,9 @@ param_scheduler = [
         end=max_epochs)
 ]
 
-# same augmentation without mosaic (the wrapped dataset still loads the
-# pairs): letterbox to 512, random scale 0.5-1.5 / translate 0.1, HSV, flip
-no_mosaic_pipeline = [
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
-    dict(
-        type='MultiBandPad', size=(img_size, img_size), pad_val=dict(img=114)),
-    dict(
-        type='PairedRandomAffine',
-        max_rotate_degree=0,
-        max_shear_degree=0,
-        max_translate_ratio=0.1,
-        scaling_ratio_range=(0.5, 1.5),
-        border=(0, 0),
-        border_val=114),
-    dict(
-        type='PairedRandomHSV',
-        hue_delta=0.015,
-        saturation_gain=0.7,
-        value_gain=0.4,
-        value_gain_on_sar=True),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
-]
+# the released close_mosaic path: letterbox to 512, centred random scale
+# 0.5-1.5 / translate 0.1, flip (configs/_base_/datasets/m4sar.py)
+no_mosaic_pipeline = {{_base_.no_mosaic_pipeline}}
 
 custom_hooks = [
     # Ultralytics ModelEMA: decay 0.9999 * (1 - exp(-updates / 2000))

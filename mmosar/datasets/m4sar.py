@@ -11,7 +11,10 @@ boxes. Two on-disk layouts exist:
     data_root/sar/images/{train,val,test}/<n>.jpg
     data_root/{optical,sar}/labels/{split}/<n>.txt
         one object per line: ``class_id x1 y1 x2 y2 x3 y3 x4 y4``,
-        corners normalised to [0, 1] (Ultralytics OBB format)
+        corners normalised by the image size (Ultralytics OBB format);
+        parsed as tolerantly as the release (only each box's axis-aligned
+        extent must lie in [0, 1], else the pair is skipped; duplicates are
+        removed), with one summary line, or errors with ``strict=True``
 
 ``layout='drawn'`` (the paper's data-structure figure)::
 
@@ -40,8 +43,10 @@ Every data info carries ``img_path`` (optical), ``sar_path``, ``height``,
 are 60 m optical with VV SAR (``resolution`` in metres and ``polarization``;
 both None for a file name that is not such a number).
 """
+import logging
 import os
 import os.path as osp
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -80,25 +85,59 @@ def m4sar_acquisition(name: str) -> Dict[str, Optional[object]]:
     return dict(resolution=None, polarization=None)
 
 
-def parse_normalised_obb_file(path: str, num_classes: int) -> np.ndarray:
+@dataclass
+class OBBLabelFile:
+    """One parsed Ultralytics OBB label file.
+
+    Attributes:
+        rows: float64 (N, 9): class id then the 8 normalised corner
+            coordinates, duplicates removed (empty when ``skipped``).
+        skipped: Why the released loader would leave the whole pair out
+            (``'<path>:<line>: ...'``), or None.
+        outside_lines: Lines kept although a corner lies outside [0, 1].
+        duplicate_lines: Lines removed as duplicates of an earlier line.
+    """
+    rows: np.ndarray
+    skipped: Optional[str] = None
+    outside_lines: List[int] = field(default_factory=list)
+    duplicate_lines: List[int] = field(default_factory=list)
+
+
+def _axis_aligned_extent(corners: np.ndarray) -> np.ndarray:
+    """``(cx, cy, w, h)`` of the corners' axis-aligned box, float32 as the
+    released loader computes it; corners (N, 8) -> (N, 4)."""
+    xy = corners.astype(np.float32).reshape(-1, 4, 2)
+    low, high = xy.min(axis=1), xy.max(axis=1)
+    return np.concatenate([(low + high) / 2, high - low], axis=1)
+
+
+def parse_normalised_obb_file(path: str, num_classes: int) -> OBBLabelFile:
     """Read an Ultralytics OBB label file (M4-SAR released format).
+
+    Tolerant as the released loader (Ultralytics ``verify_image_label``) is:
+
+    * only the axis-aligned extent ``(cx, cy, w, h)`` of each box is
+      checked: all four must lie in [0, 1]; otherwise the released loader
+      drops the whole pair ("ignoring corrupt image/label"), and so does
+      this one (``skipped`` says why). Corners outside [0, 1] are therefore
+      accepted (``outside_lines``); the training augmentation clamps them.
+    * rows with the same class and axis-aligned extent (float32) are
+      duplicates; the first one is kept (``duplicate_lines``).
 
     Args:
         path: Label file; one object per line,
-            ``class_id x1 y1 x2 y2 x3 y3 x4 y4`` with corners in [0, 1].
-            Blank lines are skipped.
+            ``class_id x1 y1 x2 y2 x3 y3 x4 y4``. Blank lines are skipped.
         num_classes: Number of classes; ids must be in ``[0, num_classes)``.
 
     Returns:
-        np.ndarray: float64 array of shape (N, 9): class id then the 8
-        normalised corner coordinates.
+        OBBLabelFile: rows and the lines that were tolerated.
 
     Raises:
         ValueError: naming the file and line for a wrong number of fields,
-            a value that is not a number, a class id out of range or a
-            coordinate outside [0, 1].
+            a value that is not a number or a class id that is not an
+            integer in range (malformed lines are errors, not tolerated).
     """
-    rows = []
+    rows, line_numbers = [], []
     with open(path) as f:
         for line_no, line in enumerate(f, start=1):
             fields = line.split()
@@ -114,18 +153,37 @@ def parse_normalised_obb_file(path: str, num_classes: int) -> np.ndarray:
             except ValueError:
                 raise ValueError(f'{where}: not a number in '
                                  f'{line.strip()!r}') from None
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f'{where}: not a finite number in '
+                                 f'{line.strip()!r}')
             cls_id = values[0]
             if cls_id != int(cls_id) or not 0 <= cls_id < num_classes:
                 raise ValueError(f'{where}: class id {fields[0]!r} is not an '
                                  f'integer in [0, {num_classes})')
-            coords = np.asarray(values[1:])
-            if not np.all((coords >= 0.0) & (coords <= 1.0)):
-                raise ValueError(
-                    f'{where}: normalised coordinates must lie in [0, 1], '
-                    f'got {line.strip()!r} (labels in pixels belong to the '
-                    '"drawn" layout)')
             rows.append(values)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 9)
+            line_numbers.append(line_no)
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 9)
+    extent = _axis_aligned_extent(rows[:, 1:])
+    bad = np.flatnonzero(((extent < 0) | (extent > 1)).any(axis=1))
+    if len(bad):
+        cx, cy, w, h = extent[bad[0]]
+        return OBBLabelFile(
+            rows=rows[:0],
+            skipped=(f'{path}:{line_numbers[bad[0]]}: axis-aligned extent '
+                     f'cx={cx:.4g} cy={cy:.4g} w={w:.4g} h={h:.4g} is not in '
+                     '[0, 1]'))
+    outside = [
+        n for n, row in zip(line_numbers, rows)
+        if np.any((row[1:] < 0) | (row[1:] > 1))
+    ]
+    key = np.concatenate([rows[:, :1].astype(np.float32), extent], axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    keep = np.sort(first)
+    duplicates = sorted(set(range(len(rows))) - set(keep.tolist()))
+    return OBBLabelFile(
+        rows=rows[keep],
+        outside_lines=outside,
+        duplicate_lines=[line_numbers[k] for k in duplicates])
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -152,6 +210,11 @@ class M4SARDataset(RotatedDetDataset):
             reads only the optical labels.
         label_tolerance_px: Corner tolerance in pixels for
             ``check_sar_labels``.
+        strict: Make the cases the released loader tolerates errors: a
+            label file it would skip, corners outside [0, 1], duplicate
+            rows (released layout). Defaults to False: they are tolerated as
+            in the release and listed in one log line when the dataset is
+            built (skipped pairs are left out of the dataset).
         *args, **kwargs: :class:`RotatedDetDataset` /
             :class:`mmdet.datasets.BaseDetDataset` arguments (``pipeline``,
             ``test_mode``, ``filter_cfg``, ``diff_thr``...). ``ann_file`` is
@@ -175,6 +238,7 @@ class M4SARDataset(RotatedDetDataset):
                  layout: str = 'released',
                  check_sar_labels: bool = False,
                  label_tolerance_px: float = 1.0,
+                 strict: bool = False,
                  **kwargs) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f'layout must be one of {LAYOUTS}, got '
@@ -183,6 +247,8 @@ class M4SARDataset(RotatedDetDataset):
         self.layout = layout
         self.check_sar_labels = check_sar_labels
         self.label_tolerance_px = label_tolerance_px
+        self.strict = strict
+        self._tolerated: Dict[str, List[str]] = {}
         super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------- folders
@@ -238,15 +304,25 @@ class M4SARDataset(RotatedDetDataset):
 
     # ------------------------------------------------------------- labels
     def _read_polygons(self, label_path: str, width: int,
-                       height: int) -> List[dict]:
-        """Instances of one label file, polygons in absolute pixels."""
+                       height: int) -> Optional[List[dict]]:
+        """Instances of one label file, polygons in absolute pixels; None
+        for a file the released loader skips (recorded in
+        ``self._tolerated`` with the tolerated lines)."""
         if self.layout == 'released':
-            rows = parse_normalised_obb_file(label_path,
-                                             len(self.metainfo['classes']))
+            parsed = parse_normalised_obb_file(label_path,
+                                               len(self.metainfo['classes']))
+            tolerated = self._tolerated
+            if parsed.skipped:
+                tolerated.setdefault('skipped', []).append(parsed.skipped)
+                return None
+            tolerated.setdefault('outside', []).extend(
+                f'{label_path}:{n}' for n in parsed.outside_lines)
+            tolerated.setdefault('duplicate', []).extend(
+                f'{label_path}:{n}' for n in parsed.duplicate_lines)
             scale = np.tile([width, height], 4)
             return [
                 self.make_instance(row[1:] * scale, int(row[0]), 0)
-                for row in rows
+                for row in parsed.rows
             ]
         labels = read_dota_label_file(label_path)
         instances = []
@@ -259,6 +335,31 @@ class M4SARDataset(RotatedDetDataset):
                 instances.append(
                     self.make_instance(polygon, label, difficulty))
         return instances
+
+    def _report_tolerated(self) -> None:
+        """Log (or with ``strict`` raise) one line listing the skipped
+        files, the lines with corners outside the image and the duplicate
+        lines."""
+        skipped = self._tolerated.get('skipped', [])
+        outside = self._tolerated.get('outside', [])
+        duplicate = self._tolerated.get('duplicate', [])
+        parts = []
+        if skipped:
+            parts.append(f'{len(skipped)} label files skipped (pair left '
+                         f'out, as the release does): {_listed(skipped)}')
+        if outside:
+            parts.append(f'{len(outside)} lines with corners outside [0, 1] '
+                         'kept (clamped by the training augmentation): '
+                         f'{_listed(outside)}')
+        if duplicate:
+            parts.append(f'{len(duplicate)} duplicate lines removed: '
+                         f'{_listed(duplicate)}')
+        if not parts:
+            return
+        text = f'M4SARDataset({self.split}): ' + '; '.join(parts)
+        if self.strict:
+            raise ValueError(text + ' (strict=True)')
+        print_log(text, logger='current', level=logging.WARNING)
 
     def _labels_agree(self, optical: List[dict], sar: List[dict]) -> bool:
         """Whether two instance lists hold the same boxes, in any order.
@@ -331,11 +432,14 @@ class M4SARDataset(RotatedDetDataset):
 
         label_suffix = '.txt'
         data_list, unlabeled, disagreeing = [], [], []
+        self._tolerated = {}
         for name in names:
             width, height = sizes[name]
             label_path = osp.join(opt_label_dir, name + label_suffix)
             if osp.isfile(label_path):
                 instances = self._read_polygons(label_path, width, height)
+                if instances is None:  # skipped as the release skips it
+                    continue
             else:
                 unlabeled.append(name)
                 instances = []
@@ -343,7 +447,7 @@ class M4SARDataset(RotatedDetDataset):
                 sar_label = osp.join(sar_label_dir, name + label_suffix)
                 sar_instances = (
                     self._read_polygons(sar_label, width, height)
-                    if osp.isfile(sar_label) else [])
+                    if osp.isfile(sar_label) else []) or []
                 if not self._labels_agree(instances, sar_instances):
                     disagreeing.append(name)
             data_list.append(
@@ -356,6 +460,7 @@ class M4SARDataset(RotatedDetDataset):
                     instances=instances,
                     **m4sar_acquisition(name)))
 
+        self._report_tolerated()
         if len(unlabeled) == len(names):
             raise ValueError(
                 f'no label file for any of the {len(names)} images of split '

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+import mmosar.datasets.m4sar as m4sar_module
 from mmosar.datasets import M4SARDataset
 from mmosar.datasets.m4sar import m4sar_acquisition
 
@@ -140,7 +141,7 @@ def test_size_mismatch_lists_names(toy_root):
 @pytest.mark.parametrize(
     'line, expected',
     [('0 0.1 0.1 0.2 0.1 0.2 0.2 0.1', 'expected 9 fields'),
-     ('0 0.1 0.1 0.2 0.1 0.2 1.2 0.1 0.2', r'must lie in \[0, 1\]'),
+     ('0 0.1 0.1 0.2 0.1 0.2 0.2 0.1 nan', 'not a finite number'),
      ('7 0.1 0.1 0.2 0.1 0.2 0.2 0.1 0.2', 'class id'),
      ('0 0.1 0.1 0.2 x 0.2 0.2 0.1 0.2', 'not a number')])
 def test_bad_label_line_names_file_and_line(toy_root, line, expected):
@@ -150,6 +151,44 @@ def test_bad_label_line_names_file_and_line(toy_root, line, expected):
         M4SARDataset(data_root=str(toy_root), split='test')
     assert f'{label}:3' in str(err.value)
     assert re.search(expected, str(err.value))
+
+
+def test_tolerated_labels_as_in_the_release(toy_root, monkeypatch):
+    """Skip / keep / deduplicate as Ultralytics' verify_image_label does:
+    only the axis-aligned extent (cx, cy, w, h) must lie in [0, 1]."""
+    labels = toy_root / 'optical' / 'labels' / 'test'
+    names = sorted(p.stem for p in labels.iterdir())
+    assert names == ['4', '56091']
+    # corner x = -0.05 (extent cx = 0.025 >= 0): kept as it is, line 1;
+    # line 3 repeats line 2 (same class and extent): removed
+    (labels / '4.txt').write_text(
+        '1 -0.05 0.1 0.1 0.1 0.1 0.2 -0.05 0.2\n'
+        '2 0.5 0.5 0.6 0.5 0.6 0.6 0.5 0.6\n'
+        '2 0.5 0.5 0.6 0.5 0.6 0.6 0.5 0.6\n')
+    # extent h = 1.1 > 1 on line 2: the release drops the pair
+    (labels / '56091.txt').write_text('0 0.1 0.1 0.2 0.1 0.2 0.2 0.1 0.2\n'
+                                      '0 0.1 0.1 0.2 0.1 0.2 1.2 0.1 0.2\n')
+    logged = []
+    monkeypatch.setattr(m4sar_module, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    dataset = M4SARDataset(data_root=str(toy_root), split='test')
+    assert [dataset.get_data_info(i)['img_id']
+            for i in range(len(dataset))] == ['4']
+    instances = dataset.get_data_info(0)['instances']
+    assert [inst['bbox_label'] for inst in instances] == [1, 2]
+    np.testing.assert_allclose(
+        instances[0]['bbox'],
+        np.array([-0.05, 0.1, 0.1, 0.1, 0.1, 0.2, -0.05, 0.2]) * IMG_SIZE)
+    summary = [msg for msg in logged if 'M4SARDataset(test)' in msg]
+    assert len(summary) == 1
+    assert f'{labels / "56091.txt"}:2' in summary[0]
+    assert f'{labels / "4.txt"}:1' in summary[0]
+    assert f'{labels / "4.txt"}:3' in summary[0]
+    assert '1 label files skipped' in summary[0]
+    assert '1 duplicate lines removed' in summary[0]
+    with pytest.raises(ValueError, match='strict=True') as err:
+        M4SARDataset(data_root=str(toy_root), split='test', strict=True)
+    assert f'{labels / "56091.txt"}:2' in str(err.value)
 
 
 def test_empty_or_missing_split(toy_root):

@@ -254,8 +254,12 @@ def test_areas_inside_points_and_is_inside():
 def test_clip_and_overlaps_members():
     base = random_rboxes(8)
     boxes = RotatedBoxes(base)
+    inside = boxes.is_inside((50, 50), all_inside=True)
     boxes.clip_((50, 50))
-    assert torch.equal(boxes.tensor, base)  # rotated boxes are not clipped
+    # boxes inside are kept; the others are cut to the image (exactly:
+    # tests/test_datasets/test_centered_affine.py, against shapely)
+    assert torch.equal(boxes.tensor[inside], base[inside])
+    assert (boxes.areas[~inside] < RotatedBoxes(base).areas[~inside]).all()
     qboxes = RotatedBoxes(base).convert_to('qbox')
     qboxes.clip_((50, 60))
     assert (qboxes.points[..., 0] <= 60).all()

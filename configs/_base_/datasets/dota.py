@@ -12,7 +12,13 @@ train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, box_type='qbox'),
     dict(type='ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
-    dict(type='Resize', scale=(1024, 1024), keep_ratio=True),
+    # boxes crossing the image border stay whole, as in mmrotate (whose
+    # RotatedBoxes.clip_ does nothing); mmosar's clip_ would cut them
+    dict(
+        type='Resize',
+        scale=(1024, 1024),
+        keep_ratio=True,
+        clip_object_border=False),
     dict(
         type='RandomFlip',
         prob=0.75,

@@ -9,36 +9,60 @@
 #        std=dict(optical=[255], sar=[255]), bgr_to_rgb=True,
 #        pad_size_divisor=32, boxtype2tensor=False)
 # Draw samples with visualizer=dict(type='PairedDetLocalVisualizer', ...).
-# This base has no mosaic; the released recipe's Mosaic (p=1.0) and
-# RandomPerspective (translate 0.1, scale 0.5) are in m4sar_mosaic.py.
+# This base is the released no-mosaic path (Ultralytics LetterBox +
+# RandomPerspective: random scale 0.5-1.5 about the image centre, centred
+# crop translated by up to 10 %, grey fill `affine_fill`; boxes resampled,
+# clipped, refitted and filtered as in the release), horizontal flip, boxes
+# in the release's cv2.minAreaRect encoding. No HSV: the release's 6-band
+# HSV branch never writes its result back. The released recipe's mosaic is
+# in m4sar_mosaic.py.
 dataset_type = 'M4SARDataset'
 data_root = 'data/M4-SAR/'
 img_size = 512
 backend_args = None
 sar_channels = 3
+# fill of the random affine: OpenCV applies the release's borderValue
+# (114, 114, 114) to a 6-band image as (114, 114, 114, 0, 114, 114): the
+# first SAR band is padded with 0. Use 114 for a uniform grey.
+affine_fill = (114, 114, 114, 0, 114, 114)
 meta_keys = ('img_id', 'img_path', 'sar_path', 'ori_shape', 'img_shape',
              'scale_factor', 'flip', 'flip_direction', 'modality_channels',
              'resolution', 'polarization')
 
-train_pipeline = [
+# shared by the mosaic base (after its pair loading) and the last epochs
+# of the released recipe (close_mosaic)
+no_mosaic_transforms = [
+    # keep-ratio resize; the affine's centred output_size is the letterbox
     dict(
-        type='LoadPairedImages',
-        sar_channels=sar_channels,
-        backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, box_type='qbox'),
-    dict(type='ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    # Released recipe: HSV gains (0.015, 0.7, 0.4) on the optical image and
-    # the same value gain on the grey SAR image.
+        type='Resize',
+        scale=(img_size, img_size),
+        keep_ratio=True,
+        clip_object_border=False),
+    dict(
+        type='RandomCenteredAffine',
+        translate=0.1,
+        scale=0.5,
+        output_size=(img_size, img_size),
+        border_val=affine_fill),
+    # optional per-modality jitter; in the released recipe it is skipped
+    # (MultiImageMixDataset skip_type_keys), see m4sar_mosaic.py
     dict(
         type='PairedRandomHSV',
         hue_delta=0.015,
         saturation_gain=0.7,
         value_gain=0.4,
         value_gain_on_sar=True),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RegularizeRotatedBoxes', pattern='ultralytics'),
     dict(type='PackDetInputs', meta_keys=meta_keys)
 ]
+train_pipeline = [
+    dict(
+        type='LoadPairedImages',
+        sar_channels=sar_channels,
+        backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, box_type='qbox'),
+] + [t for t in no_mosaic_transforms if t['type'] != 'PairedRandomHSV']
 test_pipeline = [
     dict(
         type='LoadPairedImages',
@@ -62,7 +86,8 @@ train_dataloader = dict(
         data_root=data_root,
         split='train',
         layout='released',
-        filter_cfg=dict(filter_empty_gt=True),
+        # the release trains on images without objects too
+        filter_cfg=dict(filter_empty_gt=False),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,

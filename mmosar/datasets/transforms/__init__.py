@@ -9,4 +9,13 @@ from .paired import (  # noqa: F401
                       SARRandomGain,
                       modality_slices,
 )
-from .rotated import ConvertBoxType, RandomChoiceRotate, RandomRotate, Rotate  # noqa: F401
+from .rotated import (  # noqa: F401
+                      ConvertBoxType,
+                      RandomCenteredAffine,
+                      RandomChoiceRotate,
+                      RandomRotate,
+                      RegularizeRotatedBoxes,
+                      Rotate,
+                      box_candidates,
+                      resample_polygons,
+)

@@ -15,8 +15,11 @@ fails for more than 4 bands (and pads bands 1-3 with 0 when the value is a
 float), mmdet's ``RandomAffine`` leaves band 3 at 0 with its default border,
 and mmdet's ``Mosaic`` builds a 3-band canvas. :class:`MultiBandPad`,
 :class:`PairedRandomAffine` and :class:`PairedMosaic` are the band-count
-agnostic versions (the last two reproduce the M4-SAR training recipe's
-mosaic + random scale / translation).
+agnostic versions. The M4-SAR training recipe's mosaic + random scale /
+translation is :class:`PairedMosaic` followed by
+:class:`~mmosar.datasets.transforms.rotated.RandomCenteredAffine` (centred
+like the release; :class:`PairedRandomAffine` is mmdet's, which scales about
+the origin and keeps the top-left corner).
 
 Value scale: every modality reaches the data preprocessor on the 8-bit scale.
 8-bit files are kept as they are. Files of any other type (uint16 optical,
@@ -506,10 +509,14 @@ class PairedMosaic(BaseTransform):
     ``img_scale`` filled with ``pad_val``: the first sample ends at the
     centre (top-left quadrant), the next ones start or end there (top-right,
     bottom-left, bottom-right). Boxes are rescaled and translated with their
-    sample, clipped to the canvas if ``bbox_clip_border``, and dropped when
-    they are outside it. Follow it with :class:`PairedRandomAffine` with
+    sample, dropped when their axis-aligned extent clipped to the canvas has
+    no area (as the release drops them), and clipped to the canvas if
+    ``bbox_clip_border`` (``RotatedBoxes.clip_``: exact intersection,
+    refitted). Follow it with :class:`RandomCenteredAffine` with
     ``border=(-w // 2, -h // 2)`` to come back to ``img_scale``, as in the
-    M4-SAR training recipe.
+    M4-SAR training recipe; there, use ``bbox_clip_border=False`` and the
+    affine's ``clip_input=True``, which clamps the resampled box outlines to
+    the canvas as the release does.
 
     Required keys: ``img``, ``gt_bboxes``, ``gt_bboxes_labels``,
     ``gt_ignore_flags``, ``modality_channels``, ``mix_results``. Modified:
@@ -589,9 +596,15 @@ class PairedMosaic(BaseTransform):
             ignore_flags.append(sample['gt_ignore_flags'])
 
         boxes = boxes[0].cat(boxes, dim=0)
+        # keep the boxes whose axis-aligned extent, clipped to the canvas,
+        # has a positive area (the release's remove_zero_area_boxes)
+        extent = boxes.convert_to('hbox').tensor
+        extent[:, 0::2] = extent[:, 0::2].clamp(0, canvas_w)
+        extent[:, 1::2] = extent[:, 1::2].clamp(0, canvas_h)
+        inside = ((extent[:, 2] > extent[:, 0]) &
+                  (extent[:, 3] > extent[:, 1])).numpy()
         if self.bbox_clip_border:
             boxes.clip_([canvas_h, canvas_w])
-        inside = boxes.is_inside([canvas_h, canvas_w]).numpy()
         results['img'] = canvas
         results['img_shape'] = canvas.shape[:2]
         results['gt_bboxes'] = boxes[inside]

@@ -14,6 +14,7 @@ are registered as mmdet box converters in :mod:`.box_converters`.
 ``qbox2rbox`` fits the exact minimum-area enclosing rectangle of the four
 points (one of its sides lies on an edge of their convex hull).
 """
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -152,6 +153,43 @@ def points2rbox(points: Tensor, ordered_hull: bool = False) -> Tensor:
     return regularize_rboxes(rboxes, 'le90')
 
 
+def clip_convex_polygon(points: np.ndarray, width: float,
+                        height: float) -> np.ndarray:
+    """Intersection of a convex polygon with the image ``[0, W] x [0, H]``.
+
+    Sutherland-Hodgman clipping against the four half-planes ``x >= 0``,
+    ``x <= W``, ``y >= 0``, ``y <= H``; for a convex polygon the result is
+    the exact intersection polygon.
+
+    Args:
+        points (np.ndarray): Vertices in order around the polygon, (K, 2).
+        width (float): Image width ``W``.
+        height (float): Image height ``H``.
+
+    Returns:
+        np.ndarray: Vertices of the intersection, (M, 2) float64; M = 0 when
+        the polygon and the image do not overlap.
+    """
+    poly = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    # (axis, bound, keep_greater): x >= 0, x <= W, y >= 0, y <= H
+    for axis, bound, greater in ((0, 0.0, True), (0, float(width), False),
+                                 (1, 0.0, True), (1, float(height), False)):
+        if len(poly) == 0:
+            break
+        dist = poly[:, axis] - bound if greater else bound - poly[:, axis]
+        inside = dist >= 0
+        kept = []
+        for k in range(len(poly)):
+            nxt = (k + 1) % len(poly)
+            if inside[k]:
+                kept.append(poly[k])
+            if inside[k] != inside[nxt]:
+                frac = dist[k] / (dist[k] - dist[nxt])
+                kept.append(poly[k] + frac * (poly[nxt] - poly[k]))
+        poly = np.asarray(kept, dtype=np.float64).reshape(-1, 2)
+    return poly
+
+
 def qbox2rbox(boxes: Tensor) -> Tensor:
     """Quadrilaterals (..., 8) to their minimum-area enclosing rotated boxes.
 
@@ -166,5 +204,5 @@ def qbox2rbox(boxes: Tensor) -> Tensor:
 
 __all__ = [
     'hbox2rbox', 'hbox2qbox', 'rbox2hbox', 'rbox2qbox', 'rbox2corners',
-    'qbox2hbox', 'qbox2rbox', 'points2rbox'
+    'qbox2hbox', 'qbox2rbox', 'points2rbox', 'clip_convex_polygon'
 ]

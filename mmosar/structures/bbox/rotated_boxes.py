@@ -8,9 +8,10 @@
 Because the class implements every member of mmdet's ``BaseBoxes``, mmdet's
 ``Resize``, ``RandomFlip``, ``Pad``, ``RandomCrop``, ``PackDetInputs`` and
 heads work on rotated boxes unchanged. Geometric operations that do not map a
-rectangle to a rectangle (anisotropic ``rescale_``, ``project_``) map the four
-corners and fit the exact minimum-area enclosing rectangle; the result keeps
-the encoding (which side is ``w``, angle range) closest to the input's.
+rectangle to a rectangle (anisotropic ``rescale_``, ``project_``, and
+``clip_`` of a box crossing the border) map or cut the outline and fit the
+exact minimum-area enclosing rectangle; the result keeps the encoding (which
+side is ``w``, angle range) closest to the input's.
 """
 import math
 from typing import Optional, Sequence, Tuple, TypeVar, Union
@@ -23,7 +24,7 @@ from mmdet.structures.mask.structures import BitmapMasks, PolygonMasks
 from torch import BoolTensor, Tensor
 
 from .angle_conventions import regularize_rboxes
-from .box_geometry import points2rbox, rbox2corners
+from .box_geometry import clip_convex_polygon, points2rbox, rbox2corners
 from .rotated_iou import rbbox_overlaps
 
 T = TypeVar('T')
@@ -217,12 +218,40 @@ class RotatedBoxes(BaseBoxes):
         self.tensor[..., :2] += self.tensor.new_tensor(distances)
 
     def clip_(self, img_shape: Tuple[int, int]) -> None:
-        """Leave the boxes unchanged.
+        """Clip to the image in place: each box becomes the minimum-area
+        rectangle of its intersection with ``[0, W] x [0, H]``.
 
-        A rotated rectangle clipped by the image border is not a rectangle,
-        so rotated boxes are kept whole; transforms that crop drop boxes
-        whose centre leaves the image through :meth:`is_inside`.
+        Boxes inside the image are unchanged. A box crossing the border is
+        cut exactly (:func:`clip_convex_polygon`) and refitted (exact
+        minimum-area rectangle, encoded closest to its angle), so the result
+        contains the visible part and no more of the image than needed. A
+        box wholly outside becomes a zero-size box at its centre clamped into
+        the image (dropped by area filters, like mmdet's clipped horizontal
+        boxes).
+
+        Args:
+            img_shape (Tuple[int, int]): Image (height, width).
         """
+        img_h, img_w = float(img_shape[0]), float(img_shape[1])
+        flat = self.tensor.reshape(-1, 5)
+        corners = rbox2corners(flat)
+        outside = ((corners[..., 0] < 0) | (corners[..., 0] > img_w) |
+                   (corners[..., 1] < 0) | (corners[..., 1] > img_h)).any(-1)
+        if not bool(outside.any()):
+            return
+        clipped = flat.clone()
+        for i in torch.nonzero(outside).flatten().tolist():
+            points = corners[i].detach().cpu().double().numpy()
+            poly = clip_convex_polygon(points, img_w, img_h)
+            if len(poly) < 3:
+                clipped[i, 0] = flat[i, 0].clamp(0, img_w)
+                clipped[i, 1] = flat[i, 1].clamp(0, img_h)
+                clipped[i, 2:4] = 0
+                continue
+            points = torch.from_numpy(poly)
+            ref = flat[i, 4].detach().cpu().double()
+            clipped[i] = refit_corners(points[None], ref[None])[0].to(flat)
+        self.tensor = clipped.reshape(self.tensor.shape)
 
     def rotate_(self, center: Tuple[float, float], angle: float) -> None:
         """Rotate in place about ``center`` by ``angle`` degrees, positive
