@@ -21,7 +21,13 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, box_type='qbox'),
     dict(type='ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    # mmrotate keeps boxes that leave the image whole (its RotatedBoxes.clip_
+    # does nothing); mmosar's clip_ cuts them exactly, so turn it off here.
+    dict(
+        type='Resize',
+        scale=image_scale,
+        keep_ratio=True,
+        clip_object_border=False),
     dict(
         type='RandomFlip',
         prob=0.75,
