@@ -8,6 +8,7 @@ from .patch_merge import (  # noqa: F401
 )
 from .reid import eval_reid  # noqa: F401
 from .retrieval import cmc_curve, eval_retrieval, gt_ranks  # noqa: F401
+from .rotated_confusion import rotated_confusion_matrix  # noqa: F401
 from .rotated_det_ap import (  # noqa: F401
                           interp101_average_precision,
                           match_ranked_detections,
