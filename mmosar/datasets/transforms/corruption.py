@@ -13,6 +13,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmosar.registry import TRANSFORMS
+
 from .paired import _get_modality_slice
 
 CONDITIONS = ('none', 'zero', 'noise', 'speckle', 'haze', 'cloud', 'shift')
@@ -45,8 +46,10 @@ class ModalityCorruption(BaseTransform):
     Random conditions draw from a generator seeded by ``seed`` and the image
     path, so every image is corrupted the same way in every run.
 
-    Required keys: ``img``, ``modality_channels``. Modified: ``img`` (float32
-    where the result is not integral).
+    Required keys: ``img``, ``modality_channels``. Modified: ``img`` (its
+    dtype is kept: an 8-bit pair stays 8-bit, corrupted values rounded and
+    clipped to 0-255, so the untouched modality passes the rest of the
+    pipeline bit for bit as in the clean run).
 
     Args:
         condition (str): One of :data:`CONDITIONS`.
@@ -88,10 +91,10 @@ class ModalityCorruption(BaseTransform):
             img = img[..., None]
         x = img[..., band].astype(np.float32)
         corrupted = self.corrupt(x, self._rng(results))
-        out = img.astype(np.float32)
-        out[..., band] = corrupted
-        if img.dtype == np.uint8 and self.condition == 'zero':
-            out = out.astype(np.uint8)
+        if img.dtype == np.uint8:  # a degraded 8-bit acquisition
+            corrupted = np.clip(np.rint(corrupted), 0, 255)
+        out = img.copy()
+        out[..., band] = corrupted.astype(img.dtype)
         results['img'] = out if results['img'].ndim == 3 else out[..., 0]
         return results
 
