@@ -1,4 +1,4 @@
-"""Evaluate a paired optical-SAR detector under corrupted or missing modalities.
+"""Evaluate a paired optical-SAR detector with corrupted or missing modalities.
 
     python tools/analysis_tools/eval_modality_robustness.py CONFIG CHECKPOINT \
         [--out-dir DIR] [--conditions clean sar_zero ...] [--cfg-options ...]
