@@ -1,3 +1,4 @@
+from .corruption import ModalityCorruption  # noqa: F401
 from .degrade import DegradeResolution  # noqa: F401
 from .paired import (  # noqa: F401
                       LoadPairedImages,

@@ -18,6 +18,7 @@ from .retrieval import (  # noqa: F401
                           released_refined_similarity,
                           released_sq_l2_similarity,
 )
+from .rotated_confusion import rotated_confusion_matrix  # noqa: F401
 from .rotated_det_ap import (  # noqa: F401
                           interp101_average_precision,
                           match_ranked_detections,
