@@ -21,7 +21,6 @@ from mmosar.utils.converters.m4sar_baselines import (
     layer_table,
 )
 
-
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / 'configs/m4sar_benchmark'
 STEMS = dict(CFT='cft', CALNet='calnet', CSSA='cssa', CMADet='cmadet',

@@ -77,8 +77,7 @@ def decoded_predictions(detector: torch.nn.Module,
 def check(fixture: Fixture, report: EquivalenceReport) -> None:
     model_name = fixture.name.rstrip('/').split('/')[-1]
     from mmosar.utils.checkpoint import load_state_dict_strict
-    from mmosar.utils.converters.m4sar_baselines import \
-        convert_m4sar_baseline
+    from mmosar.utils.converters.m4sar_baselines import convert_m4sar_baseline
 
     detector = build_baseline(model_name)
     manifest = fixture.manifest
