@@ -77,7 +77,7 @@ def bar_chart(results: Dict[str, Dict[str, float]], path: str,
     ax.set_ylabel('%')
     ax.set_ylim(0, 100)
     ax.set_title('M4-SAR benchmark')
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
