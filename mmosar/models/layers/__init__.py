@@ -1,4 +1,5 @@
-"""Reusable layers: YOLO11 blocks and the E2E-OSDet modules."""
+"""Reusable layers: YOLO11 blocks, the E2E-OSDet modules and the fusions of
+the M4-SAR benchmark baselines."""
 from .afm import AFM
 from .area_attention import AreaAttention, area_attention
 from .calnet import CALNetCrossTransformer
