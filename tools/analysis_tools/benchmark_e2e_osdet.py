@@ -4,7 +4,11 @@
   images of ``--shape`` (default 512 x 512), on random paired input with a
   few random rotated boxes per image; reported as images / s;
 * inference: ``model.test_step`` (pre-processing, network, decoding and
-  rotated NMS) at batch 1, reported as ms / image.
+  rotated NMS) at batch 1, reported as ms / image;
+* network: the forward alone (``mode='tensor'``: backbone, neck and head
+  outputs) at batch 1, ms / image. With random weights the NMS of the full
+  inference sees thousands of boxes, so this is the number to compare
+  architectures by.
 
 The first ``--warmup`` iterations of each are not timed. Besides wall-clock
 time the CPU time of the process is printed: on a machine shared with other
@@ -138,8 +142,16 @@ def main() -> None:
         with torch.no_grad(), autocast:
             model.test_step(test_data)
 
+    def network_step() -> None:
+        model.eval()
+        data = model.data_preprocessor(test_data, False)
+        with torch.no_grad(), autocast:
+            model(data['inputs'], mode='tensor')
+
     train_wall, train_cpu = timed(train_step, args.train_iters, args.warmup,
                                   args.device)
+    net_wall, net_cpu = timed(network_step, args.infer_iters, args.warmup,
+                              args.device)
     infer_wall, infer_cpu = timed(infer_step, args.infer_iters, args.warmup,
                                   args.device)
     print(f'config: {args.config}')
@@ -151,6 +163,8 @@ def main() -> None:
           'process CPU')
     print(f'inference (batch 1): {infer_wall * 1e3:.0f} ms wall, '
           f'{infer_cpu * 1e3:.0f} ms process CPU')
+    print(f'network (batch 1): {net_wall * 1e3:.0f} ms wall, '
+          f'{net_cpu * 1e3:.0f} ms process CPU')
 
 
 if __name__ == '__main__':

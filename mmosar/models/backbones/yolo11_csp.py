@@ -53,7 +53,8 @@ def build_yolo11_stages(in_channels: int,
                         deepen_factor: Optional[float] = None,
                         widen_factor: Optional[float] = None,
                         norm_cfg: Optional[dict] = None,
-                        act_cfg: Optional[dict] = None) -> nn.ModuleList:
+                        act_cfg: Optional[dict] = None,
+                        with_sppf: bool = True) -> nn.ModuleList:
     """The P3, P4 and P5 stages of the YOLO11 backbone (no C2PSA).
 
     Args:
@@ -61,6 +62,8 @@ def build_yolo11_stages(in_channels: int,
         arch (str): ``'n'``, ``'s'``, ``'m'``, ``'l'`` or ``'x'``.
         deepen_factor, widen_factor (float, optional): override the scale.
         norm_cfg, act_cfg (dict, optional): default YOLO BN / SiLU.
+        with_sppf (bool): end the P5 stage with SPPF (the M4-SAR CSSA
+            baseline applies SPPF after fusion instead).
 
     Returns:
         nn.ModuleList: three ``nn.Sequential`` stages mapping
@@ -87,8 +90,9 @@ def build_yolo11_stages(in_channels: int,
         C3k2(ch['p4'], ch['p4'], repeats, True, **cfgs))
     p5 = nn.Sequential(
         down(ch['p4'], ch['p5']),
-        C3k2(ch['p5'], ch['p5'], repeats, True, **cfgs),
-        SPPF(ch['p5'], ch['p5'], 5, **cfgs))
+        C3k2(ch['p5'], ch['p5'], repeats, True, **cfgs))
+    if with_sppf:
+        p5.append(SPPF(ch['p5'], ch['p5'], 5, **cfgs))
     return nn.ModuleList([p3, p4, p5])
 
 

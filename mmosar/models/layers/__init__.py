@@ -1,8 +1,14 @@
-"""Reusable layers: YOLO11 blocks and the E2E-OSDet modules."""
+"""Reusable layers: YOLO11 blocks, the E2E-OSDet modules and the fusions of
+the M4-SAR benchmark baselines."""
 from .afm import AFM
 from .area_attention import AreaAttention, area_attention
+from .calnet import CALNetCrossTransformer
+from .cft import CrossModalityFusionTransformer, MMIFourierInteraction
+from .cmadet import CrossModalAlignment, OSRInteraction
 from .cmim import CMIM
+from .cssa import CSSA
 from .fam import FAM, ratio_edge_magnitude
+from .icafusion import ICAFusion
 from .selective_scan import (
     selective_scan,
     selective_scan_chunked,
@@ -20,7 +26,10 @@ from .yolo_blocks import (
 )
 
 __all__ = [
-    'AFM', 'AreaAttention', 'area_attention', 'CMIM', 'FAM',
+    'AFM', 'AreaAttention', 'area_attention', 'CALNetCrossTransformer',
+    'CrossModalityFusionTransformer', 'MMIFourierInteraction',
+    'CrossModalAlignment', 'OSRInteraction', 'CSSA', 'ICAFusion', 'CMIM',
+    'FAM',
     'ratio_edge_magnitude', 'selective_scan', 'selective_scan_chunked',
     'selective_scan_ref', 'AddFusion', 'ConcatConvFusion', 'C2PSA', 'SPPF',
     'C3k', 'C3k2', 'PositionSensitiveAttention', 'PSABlock', 'YOLOBottleneck'
