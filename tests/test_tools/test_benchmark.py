@@ -57,3 +57,4 @@ def test_tool_reads_bands_and_times_train_and_test(tool, repo_root, tmp_path,
     params = sum(p.numel() for p in MODELS.build(cfg.model).parameters())
     assert figures['params_m'] == pytest.approx(params / 1e6)
     assert figures['latency_ms'] > 0 and figures['train_step_s'] > 0
+    assert 0 < figures['network_ms'] < figures['latency_ms'] * 1.5

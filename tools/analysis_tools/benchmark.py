@@ -7,7 +7,10 @@ optionally the training step.
 
 Inference is ``model.test_step`` (data pre-processing, network, decoding and
 NMS) on random images of the config's band count (a paired optical+SAR model
-gets all its bands, e.g. 6), reported per image and as images / s. With
+gets all its bands, e.g. 6), reported per image and as images / s; the
+network alone (``mode='tensor'``: backbone, neck and head outputs, no
+decoding or NMS) is timed too, because an untrained model's NMS over
+thousands of low-score boxes can dominate the full step. With
 ``--train``, also the training step (pre-processing, forward, losses,
 backward and an SGD step) on random images with 8 random boxes each, of the
 box type the config trains on (``rbox`` when its training pipeline converts
@@ -156,6 +159,12 @@ def benchmark(cfg: Config, checkpoint: Optional[str] = None,
         with torch.no_grad(), autocast:
             model.test_step(test_data)
 
+    def network() -> None:
+        model.eval()
+        data = model.data_preprocessor(test_data, False)
+        with torch.no_grad(), autocast:
+            model(data['inputs'], mode='tensor')
+
     result = dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6,
                   bands=sum(channels.values()), height=shape[0],
                   width=shape[1], batch=batch)
@@ -165,6 +174,9 @@ def benchmark(cfg: Config, checkpoint: Optional[str] = None,
                   images_per_s=batch / t['wall'],
                   batch_ms_min=1e3 * t['wall_min'],
                   batch_ms_max=1e3 * t['wall_max'])
+    t = time_calls(network, warmup, repeat, cuda)
+    result.update(network_ms=1e3 * t['wall'] / batch,
+                  network_cpu_ms=1e3 * t['cpu'] / batch)
     if train:
         boxes = 'rbox' if trains_on_rboxes(cfg) else 'hbox'
         train_data = random_batch(train_batch, shape, channels, boxes)
@@ -217,6 +229,8 @@ def main() -> None:
           f'{r["latency_cpu_ms"]:.1f} ms process CPU; batch '
           f'{r["batch_ms_min"]:.1f}-{r["batch_ms_max"]:.1f} ms over '
           f'{args.repeat} runs')
+    print(f'network only (batch {r["batch"]}): {r["network_ms"]:.1f} ms / '
+          f'image wall, {r["network_cpu_ms"]:.1f} ms process CPU')
     if args.train:
         print(f'train step (batch {r["train_batch"]}): '
               f'{r["train_step_s"]:.3f} s wall '
