@@ -161,6 +161,7 @@ def plot_curve(logs: Sequence[ScalarLog],
     ax.legend()
     fig.tight_layout()
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out)
         print(f'saved {out}')
     return fig
