@@ -147,6 +147,17 @@ def test_nms_rotated_matches_mmcv():
                                       keep.numpy())
 
 
+def test_probiou_nms_matches_torch_head():
+    from mmosar.deployment.postprocess import probiou_nms as np_probiou_nms
+    from mmosar.models.dense_heads.yolo_obb_head import probiou_nms
+    boxes = _random_rboxes(300, seed=5)
+    scores = np.random.default_rng(6).uniform(0, 1, 300)
+    for thr in (0.3, 0.7):
+        keep = probiou_nms(torch.tensor(boxes), torch.tensor(scores), thr)
+        np.testing.assert_array_equal(
+            np_probiou_nms(boxes, scores, thr), keep.numpy())
+
+
 # ------------------------------------------------------------ full models
 def _spread_outputs(detector, inputs, head_std):
     """Random weights give near-constant scores (ties) and boxes; BN
@@ -190,8 +201,13 @@ def _assert_same_detection_sets(dets, labels, scores, boxes):
         used[np.flatnonzero(close)[0]] = True
 
 
-def _export_and_compare(tmp_path, config, pipeline, results, test_cfg,
-                        head_std):
+def _export_and_compare(tmp_path,
+                        config,
+                        pipeline,
+                        results,
+                        test_cfg,
+                        head_std,
+                        exporter='torchscript'):
     ort = pytest.importorskip('onnxruntime', reason='onnxruntime missing')
     pytest.importorskip('onnx', reason='onnx missing')
     from mmosar.deployment.onnx_export import (
@@ -211,7 +227,7 @@ def _export_and_compare(tmp_path, config, pipeline, results, test_cfg,
     _spread_outputs(detector, inputs, head_std)
     path = str(tmp_path / 'model.onnx')
     export_onnx(detector, input_channels(detector), inputs.shape[-2:], path,
-                exporter='torchscript')
+                exporter=exporter)
     session = ort.InferenceSession(
         path, providers=['CPUExecutionProvider'])
     boxes, scores = session.run(None, {'inputs': inputs.numpy()})
@@ -235,8 +251,12 @@ def _export_and_compare(tmp_path, config, pipeline, results, test_cfg,
     return deviations, len(expected)
 
 
+@pytest.mark.parametrize('exporter', [
+    'torchscript',
+    pytest.param('dynamo', marks=pytest.mark.slow),
+])
 def test_e2e_osdet_onnx_on_3mos_pair(tmp_path, shared_data, repo_root,
-                                     monkeypatch):
+                                     monkeypatch, exporter):
     monkeypatch.chdir(repo_root)
     pairs = shared_data / '3mos_pairs'
     pipeline = [
@@ -250,8 +270,14 @@ def test_e2e_osdet_onnx_on_3mos_pair(tmp_path, shared_data, repo_root,
     name = 'GF3_city_03.png'
     results = dict(
         img_path=str(pairs / 'opt' / name), sar_path=str(pairs / 'sar' / name))
-    _export_and_compare(tmp_path, E2E_TOY, pipeline, results,
-                        dict(nms_pre=200), head_std=0.3)
+    _export_and_compare(
+        tmp_path,
+        E2E_TOY,
+        pipeline,
+        results,
+        dict(nms_pre=200),
+        head_std=0.3,
+        exporter=exporter)
 
 
 def test_rotated_retinanet_onnx_on_dota_tile(tmp_path, shared_data,
@@ -277,3 +303,30 @@ def test_rotated_retinanet_onnx_on_dota_tile(tmp_path, shared_data,
             nms_pre=100,
             nms=dict(type='nms_rotated', iou_threshold=0.3)),
         head_std=1.0)
+
+
+def test_export_cli_writes_model_with_metadata(tmp_path, repo_root,
+                                               monkeypatch, capsys):
+    pytest.importorskip('onnxruntime', reason='onnxruntime missing')
+    pytest.importorskip('onnx', reason='onnx missing')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx', repo_root / 'tools/deployment/export_onnx.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / 'retina.onnx'
+    monkeypatch.setattr('sys.argv', [
+        'export_onnx.py', RETINA_TOY, 'none', '--out',
+        str(out), '--shape', '128', '--exporter', 'torchscript', '--verify'
+    ])
+    tool.main()
+    printed = capsys.readouterr().out
+    cfg = read_postprocess_config(str(out))
+    # 128 px through strides 8 ... 128 with 9 anchors per point
+    assert cfg['level_sizes'] == [16 * 16 * 9, 8 * 8 * 9, 4 * 4 * 9, 2 * 2 * 9,
+                                  1 * 1 * 9]
+    assert cfg['nms'] == dict(type='nms_rotated', iou_threshold=0.1)
+    for name in ('boxes', 'scores'):
+        line = next(x for x in printed.splitlines() if x.startswith(name))
+        assert float(line.rsplit(' ', 1)[1]) < DENSE_RTOL, line
