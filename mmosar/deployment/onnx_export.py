@@ -9,7 +9,11 @@ SAR bands) to *dense* decoded predictions, one row per prior:
   (the priors are constants of the graph: the input size is static);
 - ``scores`` ``(1, A, num_classes)``: sigmoid class scores.
 
-Everything that needs data-dependent shapes (score threshold, top-k,
+With ``postprocess='graph'`` (YOLO-OBB heads with ``probiou_nms`` only),
+:class:`GraphNMSDetector` runs the ProbIoU "fast" NMS in the graph on a
+fixed number of candidates and returns final detections instead.
+
+Otherwise everything that needs data-dependent shapes (score threshold, top-k,
 rotated NMS, ``max_per_img``) is the numpy step
 :func:`mmosar.deployment.postprocess.postprocess_detections`, driven by the
 ``test_cfg`` that the export writes into the ONNX metadata
@@ -32,6 +36,9 @@ POSTPROCESS_KEY = 'mmosar_postprocess'
 #: Names of the graph's input and outputs.
 INPUT_NAME = 'inputs'
 OUTPUT_NAMES = ('boxes', 'scores')
+GRAPH_OUTPUT_NAMES = ('boxes', 'scores', 'labels')
+#: Where the NMS runs (see :func:`export_onnx`).
+POSTPROCESS_MODES = ('numpy', 'graph')
 #: Default ONNX opset.
 DEFAULT_OPSET = 18
 #: Supported exporters (see :func:`export_onnx`).
@@ -105,6 +112,94 @@ class DenseRotatedDetector(nn.Module):
         return boxes, logits.sigmoid()
 
 
+def probiou_pairwise(boxes: Tensor, eps: float = 1e-7) -> Tensor:
+    """ProbIoU ``(N, N)`` of ``(N, 5)`` boxes with the covariance entries in
+    closed form (``a = (w^2 cos^2 + h^2 sin^2) / 12``, ``b = (w^2 sin^2 +
+    h^2 cos^2) / 12``, ``c = (w^2 - h^2) cos sin / 12``): the formula of
+    :func:`mmosar.structures.bbox.rbbox_probiou` without ``diag_embed``,
+    which the TorchScript ONNX exporter lacks."""
+    w2, h2 = boxes[:, 2]**2 / 12, boxes[:, 3]**2 / 12
+    cos, sin = torch.cos(boxes[:, 4]), torch.sin(boxes[:, 4])
+    a1 = w2 * cos**2 + h2 * sin**2
+    b1 = w2 * sin**2 + h2 * cos**2
+    c1 = (w2 - h2) * cos * sin
+    a = a1[:, None] + a1[None]
+    b = b1[:, None] + b1[None]
+    c = c1[:, None] + c1[None]
+    det_sum = a * b - c * c
+    dx = boxes[:, None, 0] - boxes[None, :, 0]
+    dy = boxes[:, None, 1] - boxes[None, :, 1]
+    mahalanobis = (b * dx * dx - 2 * c * dx * dy + a * dy * dy) / (
+        det_sum + eps) / 4
+    det = w2 * h2
+    log_term = torch.log(det_sum / (4 * (det[:, None] * det[None]).sqrt() +
+                                    eps) + eps) / 2
+    distance = (mahalanobis + log_term).clamp(eps, 100.0)
+    return 1 - (1 - torch.exp(-distance) + eps).sqrt()
+
+
+class GraphNMSDetector(DenseRotatedDetector):
+    """:class:`DenseRotatedDetector` with ProbIoU "fast" NMS in the graph
+    (YOLO-OBB heads whose ``test_cfg.nms.type`` is ``'probiou_nms'``).
+
+    With static shapes: the ``num_candidates`` best (prior, class) scores
+    (``TopK``) are the candidates, those with ``score <= score_thr`` are
+    dropped, a candidate is suppressed when its ProbIoU with any
+    higher-scoring candidate of its class (classes shifted apart by 7680 px,
+    as the head does) is ``>= iou_threshold``, and the ``max_per_img`` best
+    survivors are returned. This equals the head's ``predict`` whenever at
+    most ``num_candidates`` pairs pass ``score_thr`` (else the lowest
+    candidates are missing), up to the order of exactly tied scores.
+
+    Args:
+        detector (nn.Module): detector with a :class:`YOLOOBBHead`.
+        num_candidates (int): candidate cap (also capped by ``nms_pre``).
+
+    Shapes:
+        ``(1, C, H, W)`` -> boxes ``(1, M, 5)``, scores ``(1, M)`` (0 for
+        empty slots), labels ``(1, M)`` (int64, -1 for empty slots) with
+        ``M = max_per_img`` (or fewer when fewer candidates exist).
+    """
+
+    def __init__(self, detector: nn.Module, num_candidates: int) -> None:
+        super().__init__(detector)
+        head = detector.bbox_head
+        cfg = dict(head.test_cfg or {})
+        nms = dict(cfg.get('nms', {}))
+        if not isinstance(head, YOLOOBBHead) or nms.get(
+                'type') != 'probiou_nms':
+            raise ValueError(
+                'NMS in the graph needs a YOLOOBBHead with test_cfg.nms.type'
+                " = 'probiou_nms' (mmcv's polygon-IoU nms_rotated has no "
+                f'ONNX form); got {type(head).__name__} with nms {nms}')
+        nms_pre = int(cfg.get('nms_pre', 30000))
+        self.num_candidates = (
+            min(num_candidates, nms_pre) if nms_pre > 0 else num_candidates)
+        self.score_thr = float(cfg.get('score_thr', 0.001))
+        self.iou_threshold = float(nms['iou_threshold'])
+        self.max_per_img = int(cfg.get('max_per_img', 300))
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        boxes, scores = super().forward(inputs)
+        num_classes = scores.shape[-1]
+        flat = scores[0].reshape(-1)
+        values, index = flat.topk(min(self.num_candidates, flat.numel()))
+        labels = index % num_classes
+        cand = boxes[0][index // num_classes]
+        valid = values > self.score_thr
+        offset = labels[:, None].to(cand) * 7680.0
+        shifted = torch.cat([cand[:, :2] + offset, cand[:, 2:]], -1)
+        ious = probiou_pairwise(shifted).triu(diagonal=1)
+        suppressed = ((ious >= self.iou_threshold) & valid[:, None]).any(0)
+        keep = valid & ~suppressed
+        kept_scores = torch.where(keep, values, torch.zeros_like(values))
+        out_scores, order = kept_scores.topk(
+            min(self.max_per_img, kept_scores.numel()))
+        out_labels = torch.where(out_scores > 0, labels[order],
+                                 torch.full_like(labels[order], -1))
+        return cand[order][None], out_scores[None], out_labels[None]
+
+
 def level_sizes(detector: nn.Module, in_channels: int,
                 shape: Sequence[int]) -> List[int]:
     """Number of priors per pyramid level for a ``(1, C, H, W)`` input
@@ -154,7 +249,9 @@ def export_onnx(detector: nn.Module,
                 shape: Sequence[int],
                 path: str,
                 opset: int = DEFAULT_OPSET,
-                exporter: str = 'dynamo') -> Dict:
+                exporter: str = 'dynamo',
+                postprocess: str = 'numpy',
+                num_candidates: int = 1000) -> Dict:
     """Export ``detector`` (eval mode, CPU) to ``path``.
 
     Args:
@@ -167,6 +264,11 @@ def export_onnx(detector: nn.Module,
         exporter (str): ``'dynamo'`` (``torch.export`` + onnxscript,
             PyTorch's maintained exporter) or ``'torchscript'`` (the legacy
             tracer, several times faster to export the same graph).
+        postprocess (str): ``'numpy'``: dense ``boxes``/``scores`` outputs
+            for :func:`~mmosar.deployment.postprocess.postprocess_detections`;
+            ``'graph'``: final ``boxes``/``scores``/``labels`` with ProbIoU
+            NMS in the graph (:class:`GraphNMSDetector`).
+        num_candidates (int): candidate cap of ``'graph'``.
 
     Returns:
         dict: the post-processing settings written to the metadata.
@@ -176,13 +278,23 @@ def export_onnx(detector: nn.Module,
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got '
                          f'{exporter!r}')
+    if postprocess not in POSTPROCESS_MODES:
+        raise ValueError(f'postprocess must be one of {POSTPROCESS_MODES}, '
+                         f'got {postprocess!r}')
     detector = detector.eval()
-    wrapper = DenseRotatedDetector(detector).eval()
-    dummy = torch.zeros(1, in_channels, *shape)
     post = postprocess_config(detector, in_channels, shape)
+    post['postprocess'] = postprocess
+    if postprocess == 'graph':
+        wrapper = GraphNMSDetector(detector, num_candidates).eval()
+        post['num_candidates'] = wrapper.num_candidates
+        outputs = GRAPH_OUTPUT_NAMES
+    else:
+        wrapper = DenseRotatedDetector(detector).eval()
+        outputs = OUTPUT_NAMES
+    dummy = torch.zeros(1, in_channels, *shape)
     names = dict(
         input_names=[INPUT_NAME],
-        output_names=list(OUTPUT_NAMES),
+        output_names=list(outputs),
         opset_version=opset)
     with torch.no_grad(), export_scan_backend(detector):
         if exporter == 'dynamo':

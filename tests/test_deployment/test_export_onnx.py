@@ -130,10 +130,13 @@ def test_rotated_iou_hand_worked_and_mmcv():
 
 
 def test_probiou_matches_torch():
+    from mmosar.deployment.onnx_export import probiou_pairwise
     boxes = _random_rboxes(50, seed=2)
     expected = rbbox_probiou(torch.tensor(boxes), torch.tensor(boxes))
     np.testing.assert_allclose(
         probiou_matrix(boxes, boxes), expected.numpy(), atol=1e-12)
+    torch.testing.assert_close(
+        probiou_pairwise(torch.tensor(boxes)), expected, rtol=0, atol=1e-12)
 
 
 def test_nms_rotated_matches_mmcv():
@@ -207,7 +210,8 @@ def _export_and_compare(tmp_path,
                         results,
                         test_cfg,
                         head_std,
-                        exporter='torchscript'):
+                        exporter='torchscript',
+                        postprocess='numpy'):
     ort = pytest.importorskip('onnxruntime', reason='onnxruntime missing')
     pytest.importorskip('onnx', reason='onnx missing')
     from mmosar.deployment.onnx_export import (
@@ -227,14 +231,27 @@ def _export_and_compare(tmp_path,
     _spread_outputs(detector, inputs, head_std)
     path = str(tmp_path / 'model.onnx')
     export_onnx(detector, input_channels(detector), inputs.shape[-2:], path,
-                exporter=exporter)
+                exporter=exporter, postprocess=postprocess)
     session = ort.InferenceSession(
         path, providers=['CPUExecutionProvider'])
-    boxes, scores = session.run(None, {'inputs': inputs.numpy()})
+    outputs = session.run(None, {'inputs': inputs.numpy()})
     with torch.no_grad():
         dense = DenseRotatedDetector(detector)(inputs)
         expected = detector.predict(inputs, samples,
                                     rescale=False)[0].pred_instances
+    ref_boxes = getattr(expected.bboxes, 'tensor', expected.bboxes).numpy()
+    assert len(expected) > 5, 'the check needs detections to compare'
+    if postprocess == 'graph':
+        boxes, scores, labels = (o[0] for o in outputs)
+        found = labels >= 0
+        dets = dict(
+            bboxes=boxes[found], scores=scores[found], labels=labels[found])
+        assert len(dets['scores']) == len(expected)
+        _assert_same_detection_sets(dets, expected.labels.numpy(),
+                                    expected.scores.numpy(), ref_boxes)
+        print(f'{len(expected)} detections (NMS in the graph)')
+        return None, len(expected)
+    boxes, scores = outputs
     deviations = {}
     for name, got, ref in zip(('boxes', 'scores'), (boxes, scores), dense):
         ref = ref.numpy()
@@ -242,8 +259,6 @@ def _export_and_compare(tmp_path,
     assert max(deviations.values()) < DENSE_RTOL, deviations
     dets = postprocess_detections(boxes, scores,
                                   read_postprocess_config(path))
-    ref_boxes = getattr(expected.bboxes, 'tensor', expected.bboxes).numpy()
-    assert len(expected) > 5, 'the check needs detections to compare'
     print(f'{len(expected)} detections, dense deviations {deviations}')
     assert len(dets['scores']) == len(expected)
     _assert_same_detection_sets(dets, expected.labels.numpy(),
@@ -251,12 +266,14 @@ def _export_and_compare(tmp_path,
     return deviations, len(expected)
 
 
-@pytest.mark.parametrize('exporter', [
-    'torchscript',
-    pytest.param('dynamo', marks=pytest.mark.slow),
+@pytest.mark.parametrize('exporter,postprocess,nms', [
+    ('torchscript', 'numpy', 'nms_rotated'),
+    ('torchscript', 'graph', 'probiou_nms'),
+    pytest.param('dynamo', 'numpy', 'nms_rotated', marks=pytest.mark.slow),
 ])
 def test_e2e_osdet_onnx_on_3mos_pair(tmp_path, shared_data, repo_root,
-                                     monkeypatch, exporter):
+                                     monkeypatch, exporter, postprocess,
+                                     nms):
     monkeypatch.chdir(repo_root)
     pairs = shared_data / '3mos_pairs'
     pipeline = [
@@ -275,9 +292,10 @@ def test_e2e_osdet_onnx_on_3mos_pair(tmp_path, shared_data, repo_root,
         E2E_TOY,
         pipeline,
         results,
-        dict(nms_pre=200),
+        dict(nms_pre=200, nms=dict(type=nms, iou_threshold=0.7)),
         head_std=0.3,
-        exporter=exporter)
+        exporter=exporter,
+        postprocess=postprocess)
 
 
 def test_rotated_retinanet_onnx_on_dota_tile(tmp_path, shared_data,
@@ -330,3 +348,11 @@ def test_export_cli_writes_model_with_metadata(tmp_path, repo_root,
     for name in ('boxes', 'scores'):
         line = next(x for x in printed.splitlines() if x.startswith(name))
         assert float(line.rsplit(' ', 1)[1]) < DENSE_RTOL, line
+
+
+def test_graph_nms_needs_probiou_head(repo_root, monkeypatch):
+    from mmosar.deployment.onnx_export import GraphNMSDetector, load_detector
+    monkeypatch.chdir(repo_root)
+    detector = load_detector(RETINA_TOY, None)
+    with pytest.raises(ValueError, match='probiou_nms'):
+        GraphNMSDetector(detector, 100)

@@ -23,7 +23,9 @@ import torch
 from mmosar.deployment.onnx_export import (
     DEFAULT_OPSET,
     EXPORTERS,
+    POSTPROCESS_MODES,
     DenseRotatedDetector,
+    GraphNMSDetector,
     export_onnx,
     input_channels,
     load_detector,
@@ -54,6 +56,20 @@ def parse_args() -> argparse.Namespace:
         help='torch.export-based exporter (default) or the faster legacy '
         'TorchScript tracer')
     parser.add_argument(
+        '--postprocess',
+        choices=POSTPROCESS_MODES,
+        default='numpy',
+        help='numpy: dense boxes/scores, NMS by '
+        'mmosar.deployment.postprocess (default, any supported head); '
+        'graph: ProbIoU NMS in the graph (YOLO-OBB heads with '
+        "test_cfg.nms.type='probiou_nms')")
+    parser.add_argument(
+        '--max-candidates',
+        type=int,
+        default=1000,
+        help='--postprocess graph: (prior, class) candidates entering the '
+        'NMS; exact while at most this many pass score_thr')
+    parser.add_argument(
         '--verify',
         action='store_true',
         help='run the exported graph with onnxruntime (CPU) on a random '
@@ -61,10 +77,10 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def verify(detector: torch.nn.Module, path: str, in_channels: int,
+def verify(wrapper: torch.nn.Module, path: str, in_channels: int,
            shape) -> None:
     """Print the worst relative deviation (max |ort - torch| / max |torch|)
-    of both outputs on a random input in [0, 1)."""
+    of every output on a random input in [0, 1)."""
     import onnxruntime as ort
 
     inputs = torch.rand(1, in_channels, *shape, generator=torch.Generator()
@@ -72,8 +88,9 @@ def verify(detector: torch.nn.Module, path: str, in_channels: int,
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
     with torch.no_grad():
-        expected = DenseRotatedDetector(detector)(inputs)
-    for name, a, e in zip(('boxes', 'scores'), got, expected):
+        expected = wrapper(inputs)
+    names = [output.name for output in session.get_outputs()]
+    for name, a, e in zip(names, got, expected):
         e = e.numpy()
         rel = np.abs(a - e).max() / max(np.abs(e).max(), 1e-12)
         print(f'{name} {tuple(a.shape)}: max relative deviation {rel:.2e}')
@@ -90,12 +107,15 @@ def main() -> None:
     channels = input_channels(detector)
     start = time.perf_counter()
     post = export_onnx(detector, channels, shape, args.out, args.opset,
-                       args.exporter)
+                       args.exporter, args.postprocess, args.max_candidates)
     print(f'wrote {args.out} ({channels} x {shape[0]} x {shape[1]} input, '
           f'opset {args.opset}, {time.perf_counter() - start:.1f} s); '
           f'post-processing: {post}')
     if args.verify:
-        verify(detector, args.out, channels, shape)
+        wrapper = (
+            GraphNMSDetector(detector, args.max_candidates)
+            if args.postprocess == 'graph' else DenseRotatedDetector(detector))
+        verify(wrapper, args.out, channels, shape)
 
 
 if __name__ == '__main__':
