@@ -320,9 +320,12 @@ def input_channels(detector: nn.Module) -> int:
     return stem.in_channels
 
 
-def load_detector(config: str, checkpoint: Optional[str]) -> nn.Module:
-    """Build the detector of ``config`` (eval mode, CPU) and load
-    ``checkpoint`` strictly; ``None`` keeps the initial weights."""
+def load_detector(config: str,
+                  checkpoint: Optional[str],
+                  cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the detector of ``config`` (with ``cfg_options`` merged, eval
+    mode, CPU) and load ``checkpoint`` strictly; ``None`` keeps the initial
+    weights."""
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
 
@@ -331,6 +334,8 @@ def load_detector(config: str, checkpoint: Optional[str]) -> nn.Module:
 
     register_all_modules()
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     detector = MODELS.build(cfg.model)
     if checkpoint is None:
         detector.init_weights()
