@@ -1,0 +1,2 @@
+"""Deployment: ONNX export of rotated detectors and its numpy
+post-processing (see docs/tools/export_onnx.md)."""
