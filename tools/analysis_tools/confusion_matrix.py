@@ -1,8 +1,8 @@
 """Confusion matrix of a rotated detector's test predictions.
 
     python tools/test.py CONFIG CHECKPOINT --out results.pkl
-    python tools/analysis_tools/confusion_matrix.py CONFIG results.pkl SAVE_DIR \
-        [--score-thr 0.3] [--tp-iou-thr 0.5] [--nms-iou-thr 0.1] \
+    python tools/analysis_tools/confusion_matrix.py CONFIG results.pkl \
+        SAVE_DIR [--score-thr 0.3] [--tp-iou-thr 0.5] [--nms-iou-thr 0.1] \
         [--color-theme plasma] [--show]
 
 Follows mmdet's tool of the same name, with exact polygon IoU (see
@@ -11,7 +11,8 @@ counting rules). Rows are ground-truth classes, columns predictions, the last
 row / column the background. Writes ``confusion_matrix.png`` (each row
 normalised to percent, the counts in brackets) and ``confusion_matrix.csv``
 (raw counts) to SAVE_DIR. The class names come from the config's test
-dataset.
+dataset (its ``metainfo``, else the dataset class's ``METAINFO``; the data
+need not be present).
 """
 import argparse
 import csv
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.fileio import load
 
 from mmosar.evaluation.functional import rotated_confusion_matrix
@@ -37,7 +38,23 @@ def parse_args() -> argparse.Namespace:
                         help='per-class rotated NMS before counting')
     parser.add_argument('--color-theme', default='plasma')
     parser.add_argument('--show', action='store_true')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys')
     return parser.parse_args()
+
+
+def dataset_classes(dataset_cfg: dict) -> List[str]:
+    """Class names of a dataset config: its ``metainfo['classes']`` when the
+    config sets them, else the dataset class's ``METAINFO`` (the data need
+    not be present)."""
+    from mmosar.registry import DATASETS
+    classes = (dataset_cfg.get('metainfo') or {}).get('classes')
+    if classes:
+        return list(classes)
+    dataset_type = DATASETS.get(dataset_cfg['type'])
+    if dataset_type is None:
+        raise KeyError(f'unknown dataset type {dataset_cfg["type"]!r}')
+    return list(dataset_type.METAINFO['classes'])
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -114,13 +131,16 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str],
 
 def main() -> None:
     args = parse_args()
-    from mmosar.registry import DATASETS
     from mmosar.utils import register_all_modules
     register_all_modules()
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     dataset_cfg = cfg.test_dataloader.dataset
-    classes = list(
-        DATASETS.build(dataset_cfg).metainfo['classes'])
+    while 'dataset' in dataset_cfg and 'type' in dataset_cfg.get(
+            'dataset', {}):  # wrappers (e.g. MultiImageMixDataset)
+        dataset_cfg = dataset_cfg.dataset
+    classes = dataset_classes(dataset_cfg)
     samples = load(args.prediction_path)
     matrix = rotated_confusion_matrix(
         results_from_samples(samples), len(classes), args.score_thr,
