@@ -74,6 +74,9 @@ def parse_args() -> argparse.Namespace:
                         help='subset of the condition names (default all)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random corruptions')
+    parser.add_argument('--plot-keys', nargs='+', default=None,
+                        help='metrics drawn in the chart (default '
+                        'm4sar/AP50 and m4sar/mAP when evaluated)')
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
@@ -173,8 +176,10 @@ def plot(results: Dict[str, Dict[str, float]], keys: List[str],
             ax.invert_xaxis()
         ax.set_xlabel(axes_names.get(family, ''))
         ax.set_ylabel('metric')
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc='upper center', ncol=len(names),
+               fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(out_file, dpi=130)
     return fig
 
@@ -197,7 +202,11 @@ def main() -> None:
     import os
     os.makedirs(out_dir, exist_ok=True)
     keys = write_table(results, out_dir)
-    headline = [k for k in keys if k.endswith(('AP50', '/mAP'))] or keys[:2]
+    headline = args.plot_keys or [
+        k for k in ('m4sar/AP50', 'm4sar/mAP') if k in keys] or keys[:2]
+    missing = sorted(set(headline) - set(keys))
+    if missing:
+        raise SystemExit(f'--plot-keys {missing} not among the metrics {keys}')
     plot(results, headline, osp.join(out_dir, 'robustness.png'))
     with open(osp.join(out_dir, 'robustness.md')) as f:
         print(f.read())
