@@ -1,8 +1,10 @@
 """Dense (one-stage) detection heads."""
+from .rotated_atss_head import RotatedATSSHead
 from .rotated_fcos_head import RotatedFCOSHead
 from .rotated_retina_head import RotatedRetinaHead
 from .yolo_obb_head import YOLOOBBHead, probiou_nms
 
 __all__ = [
-    'RotatedRetinaHead', 'RotatedFCOSHead', 'YOLOOBBHead', 'probiou_nms'
+    'RotatedRetinaHead', 'RotatedFCOSHead', 'RotatedATSSHead', 'YOLOOBBHead',
+    'probiou_nms'
 ]

@@ -1,5 +1,9 @@
 """Box coders for rotated boxes."""
+from .angle_coder import CSLCoder, PSCCoder, PseudoAngleCoder
 from .delta_xywht_rbbox_coder import DeltaXYWHTRBBoxCoder
 from .distance_angle_point_coder import DistanceAnglePointCoder
 
-__all__ = ['DeltaXYWHTRBBoxCoder', 'DistanceAnglePointCoder']
+__all__ = [
+    'DeltaXYWHTRBBoxCoder', 'DistanceAnglePointCoder',
+    'PseudoAngleCoder', 'CSLCoder', 'PSCCoder'
+]
