@@ -22,11 +22,15 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CONFIGS = [
     'rotated-fcos-le90_r50_fpn_1x_dota',
     'rotated-atss-le90_r50_fpn_1x_dota',
+    # eval, seeded and PseudoSampler losses: about 3.5 min on 2 shared cores
+    pytest.param(
+        'oriented-rcnn-le90_r50_fpn_1x_dota', marks=pytest.mark.slow),
 ]
 
 TOY_CONFIGS = {
     'rotated_fcos': 'rotated-fcos-le90_r18_fpn_toy_hrsid.py',
     'rotated_atss': 'rotated-atss-le90_r18_fpn_toy_hrsid.py',
+    'oriented_rcnn': 'oriented-rcnn-le90_r18_fpn_toy_hrsid.py',
 }
 
 

@@ -1,10 +1,11 @@
 """Dense (one-stage) detection heads."""
+from .oriented_rpn_head import OrientedRPNHead
 from .rotated_atss_head import RotatedATSSHead
 from .rotated_fcos_head import RotatedFCOSHead
 from .rotated_retina_head import RotatedRetinaHead
 from .yolo_obb_head import YOLOOBBHead, probiou_nms
 
 __all__ = [
-    'RotatedRetinaHead', 'RotatedFCOSHead', 'RotatedATSSHead', 'YOLOOBBHead',
-    'probiou_nms'
+    'OrientedRPNHead', 'RotatedRetinaHead', 'RotatedFCOSHead',
+    'RotatedATSSHead', 'YOLOOBBHead', 'probiou_nms'
 ]
