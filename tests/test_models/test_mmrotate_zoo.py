@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CONFIGS = [
     'rotated-fcos-le90_r50_fpn_1x_dota',
     'rotated-atss-le90_r50_fpn_1x_dota',
+    'rotated_rtmdet_tiny-3x-dota',
     # eval, seeded and PseudoSampler losses: about 3.5 min on 2 shared cores
     pytest.param(
         'oriented-rcnn-le90_r50_fpn_1x_dota', marks=pytest.mark.slow),
@@ -31,6 +32,7 @@ TOY_CONFIGS = {
     'rotated_fcos': 'rotated-fcos-le90_r18_fpn_toy_hrsid.py',
     'rotated_atss': 'rotated-atss-le90_r18_fpn_toy_hrsid.py',
     'oriented_rcnn': 'oriented-rcnn-le90_r18_fpn_toy_hrsid.py',
+    'rotated_rtmdet': 'rotated_rtmdet_tiny_toy_hrsid.py',
 }
 
 
@@ -241,3 +243,18 @@ def test_toy_config_trains_fp32_and_bf16(name, shared_data, tmp_path):
     with torch.no_grad():
         results = model.test_step(next(iter(runner.test_dataloader)))
     assert results[0].pred_instances.bboxes.shape[-1] == 5
+
+
+@pytest.mark.parametrize('variant,params_m', [('tiny', 4.88), ('s', 8.86),
+                                              ('m', 24.67), ('l', 52.27)])
+def test_rotated_rtmdet_configs_match_mmrotate_model_zoo_size(
+        variant, params_m):
+    """The rotated RTMDet configs build the models of mmrotate's model zoo
+    (its README lists the parameter counts in millions)."""
+    cfg = Config.fromfile(
+        str(REPO / 'configs/rotated_rtmdet' /
+            f'rotated_rtmdet_{variant}-3x-dota.py'))
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    count = sum(p.numel() for p in model.parameters())
+    assert round(count / 1e6, 2) == params_m

@@ -3,9 +3,11 @@ from .oriented_rpn_head import OrientedRPNHead
 from .rotated_atss_head import RotatedATSSHead
 from .rotated_fcos_head import RotatedFCOSHead
 from .rotated_retina_head import RotatedRetinaHead
+from .rotated_rtmdet_head import RotatedRTMDetHead, RotatedRTMDetSepBNHead
 from .yolo_obb_head import YOLOOBBHead, probiou_nms
 
 __all__ = [
     'OrientedRPNHead', 'RotatedRetinaHead', 'RotatedFCOSHead',
-    'RotatedATSSHead', 'YOLOOBBHead', 'probiou_nms'
+    'RotatedATSSHead', 'RotatedRTMDetHead', 'RotatedRTMDetSepBNHead',
+    'YOLOOBBHead', 'probiou_nms'
 ]

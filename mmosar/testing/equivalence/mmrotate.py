@@ -39,6 +39,7 @@ CONFIG_DIRS: Dict[str, str] = {
     'rotated-fcos-le90_r50_fpn_1x_dota': 'rotated_fcos',
     'rotated-atss-le90_r50_fpn_1x_dota': 'rotated_atss',
     'oriented-rcnn-le90_r50_fpn_1x_dota': 'oriented_rcnn',
+    'rotated_rtmdet_tiny-3x-dota': 'rotated_rtmdet',
 }
 
 
@@ -428,6 +429,9 @@ CHECKS: Dict[str, Callable[[Fixture, EquivalenceReport], None]] = {
         f, r, ('head_cls', 'head_reg', 'head_centerness')),
     'oriented-rcnn-le90_r50_fpn_1x_dota':
     check_two_stage,
+    'rotated_rtmdet_tiny-3x-dota':
+    lambda f, r: check_single_stage(f, r,
+                                    ('head_cls', 'head_reg', 'head_angle')),
 }
 
 
