@@ -258,3 +258,57 @@ def test_rotated_rtmdet_configs_match_mmrotate_model_zoo_size(
     model = MODELS.build(cfg.model)
     count = sum(p.numel() for p in model.parameters())
     assert round(count / 1e6, 2) == params_m
+
+
+# --------------------------------------------------------------------------
+# angle coders
+
+
+def test_csl_coder_windows_and_decoding():
+    angles = torch.tensor([[0.0], [-math.pi / 2], [math.radians(44.3)]])
+    pulse = TASK_UTILS.build(
+        dict(type='CSLCoder', angle_version='le90', window='pulse'))
+    labels = pulse.encode(angles)
+    # le90: 180 one-degree bins starting at -90 degrees
+    assert labels.shape == (3, 180)
+    assert labels.argmax(1).tolist() == [90, 0, 134]
+    assert labels.sum(1).tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_allclose(
+        pulse.decode(labels).numpy(),
+        np.radians([0.5, -89.5, 44.5]), atol=1e-6)
+    triangle = TASK_UTILS.build(
+        dict(type='CSLCoder', angle_version='le90', window='triangle',
+             radius=2))
+    row = triangle.encode(angles[1:2])[0]
+    # bins -2, -1, 0, 1 around bin 0, wrapped: 0.0, 0.5, 1.0, 0.5
+    np.testing.assert_allclose(row[[178, 179, 0, 1, 2]].numpy(),
+                               [0.0, 0.5, 1.0, 0.5, 0.0])
+    released = TASK_UTILS.build(
+        dict(type='CSLCoder', angle_version='le90', radius=1))
+    paper = TASK_UTILS.build(
+        dict(type='CSLCoder', angle_version='le90', radius=1,
+             gaussian_form='paper'))
+    # bin 90 and its neighbour: released exp(-k^2) / 2, paper exp(-k^2 / 2)
+    np.testing.assert_allclose(
+        released.encode(angles[:1])[0, 90:92].numpy(),
+        [0.5, math.exp(-1) / 2])
+    np.testing.assert_allclose(
+        paper.encode(angles[:1])[0, 90:92].numpy(), [1.0, math.exp(-0.5)])
+
+
+@pytest.mark.parametrize('dual_freq', [True, False])
+def test_psc_coder_round_trip(dual_freq):
+    coder = TASK_UTILS.build(
+        dict(type='PSCCoder', angle_version='le90', dual_freq=dual_freq))
+    angles = torch.linspace(-math.pi / 2 + 1e-3, math.pi / 2 - 1e-3,
+                            37).double()[:, None]
+    codes = coder.encode(angles)
+    assert codes.shape == (37, 6 if dual_freq else 3)
+    # the first pattern is cos(2t + 2 pi k / 3)
+    np.testing.assert_allclose(
+        codes[:, 1].numpy(), np.cos(2 * angles[:, 0].numpy() + 2 * np.pi / 3),
+        atol=1e-12)
+    decoded = coder.decode(codes, keepdim=True)
+    np.testing.assert_allclose(decoded.numpy(), angles.numpy(), atol=1e-9)
+    # a flat pattern has no phase: modulation below thr_mod decodes to 0
+    assert coder.decode(torch.zeros(2, codes.shape[1])).abs().max() == 0
