@@ -17,6 +17,8 @@ nearest box, both sets must have the same size and every match must agree.
 Tolerance: 1e-5 relative (the fixtures carry float32 rounding from mmcv's
 float32-only kernels and from the heads' own float32 casts).
 """
+import contextlib
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -40,6 +42,7 @@ CONFIG_DIRS: Dict[str, str] = {
     'rotated-atss-le90_r50_fpn_1x_dota': 'rotated_atss',
     'oriented-rcnn-le90_r50_fpn_1x_dota': 'oriented_rcnn',
     'rotated_rtmdet_tiny-3x-dota': 'rotated_rtmdet',
+    'roi-trans-le90_r50_fpn_1x_dota': 'roi_trans',
 }
 
 
@@ -378,6 +381,84 @@ def check_two_stage(fixture: Fixture, report: EquivalenceReport) -> None:
                        'train/loss', seed=0)
 
 
+@contextlib.contextmanager
+def float32_nms_kernel():
+    """Within the context, mmcv's horizontal ``nms`` (as ``batched_nms``
+    calls it) runs its kernel on float32 copies of float64 boxes and scores
+    (the CPU kernel is float32-only), as the fixtures' own runs did for
+    mmdet's RPNHead; the kept indices select the float64 data."""
+    module = sys.modules['mmcv.ops.nms']
+    original = module.nms
+
+    def nms(boxes, scores, iou_threshold, *args, **kwargs):
+        if boxes.dtype != torch.float64:
+            return original(boxes, scores, iou_threshold, *args, **kwargs)
+        _, keep = original(boxes.float(), scores.float(), iou_threshold,
+                           *args, **kwargs)
+        return torch.cat([boxes[keep], scores[keep, None]], dim=1), keep
+
+    module.nms = nms
+    try:
+        yield
+    finally:
+        module.nms = original
+
+
+def check_cascade(fixture: Fixture, report: EquivalenceReport) -> None:
+    """Neck, RPN maps, horizontal proposals, both stages' RoI inputs and
+    outputs, and detections of a two-stage cascade (mmdet
+    ``CascadeRCNN``: RoI Transformer)."""
+    model = build_released_model(fixture)
+    inputs = torch.as_tensor(fixture['eval/input'])
+    neck_out, rpn_out, proposals = [], [], []
+    stage_out = [[] for _ in model.roi_head.bbox_head]
+    stage_rois = [[] for _ in model.roi_head.bbox_head]
+    rpn_predict = model.rpn_head.predict
+
+    def record_proposals(*args, **kwargs):
+        results = rpn_predict(*args, **kwargs)
+        proposals.append(results[0])
+        return results
+
+    model.rpn_head.predict = record_proposals
+    handles = [
+        capture_outputs(model.neck, neck_out),
+        capture_outputs(model.rpn_head, rpn_out)
+    ]
+    for i, (head, extractor) in enumerate(
+            zip(model.roi_head.bbox_head, model.roi_head.bbox_roi_extractor)):
+        handles.append(capture_outputs(head, stage_out[i]))
+        handles.append(
+            extractor.register_forward_pre_hook(
+                lambda _m, args, store=stage_rois[i]: store.append(args[1])))
+    try:
+        with torch.no_grad(), float32_nms_kernel():
+            results = model.predict(
+                inputs, [_det_data_sample(inputs.shape[-2:])], rescale=True)
+    finally:
+        del model.rpn_head.predict
+        for handle in handles:
+            handle.remove()
+    compare_neck(report, fixture, neck_out[0])
+    compare_levels(report, fixture, 'rpn_cls', rpn_out[0][0])
+    compare_levels(report, fixture, 'rpn_reg', rpn_out[0][1])
+    boxes = proposals[0].bboxes
+    boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes)
+    report.compare('eval/proposals', boxes, fixture['eval/proposals'],
+                   rtol=MMROTATE_RTOL)
+    report.compare('eval/proposal_scores', proposals[0].scores,
+                   fixture['eval/proposal_scores'], rtol=MMROTATE_RTOL)
+    for i in range(len(stage_out)):
+        report.compare(f'eval/roi_s{i}_rois', stage_rois[i][0],
+                       fixture[f'eval/roi_s{i}_rois'], rtol=MMROTATE_RTOL)
+        report.compare(f'eval/roi_s{i}_cls', stage_out[i][0][0],
+                       fixture[f'eval/roi_s{i}_cls'], rtol=MMROTATE_RTOL)
+        report.compare(f'eval/roi_s{i}_reg', stage_out[i][0][1],
+                       fixture[f'eval/roi_s{i}_reg'], rtol=MMROTATE_RTOL)
+    compare_detections(
+        report, fixture, results[0].pred_instances, tie_rtol=1e-6)
+
+
 def compare_losses(report: EquivalenceReport,
                    fixture: Fixture,
                    model: torch.nn.Module,
@@ -432,6 +513,8 @@ CHECKS: Dict[str, Callable[[Fixture, EquivalenceReport], None]] = {
     'rotated_rtmdet_tiny-3x-dota':
     lambda f, r: check_single_stage(f, r,
                                     ('head_cls', 'head_reg', 'head_angle')),
+    'roi-trans-le90_r50_fpn_1x_dota':
+    check_cascade,
 }
 
 
