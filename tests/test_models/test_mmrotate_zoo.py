@@ -401,3 +401,55 @@ def test_toy_config_overfits_one_hrsid_tile(name, shared_data, tmp_path):
     metrics = runner.test()
     print(f'{name}: overfit one tile {metrics}, {time.time() - start:.0f} s')
     assert metrics['dota/AP50'] >= OVERFIT_AP50[name], metrics
+
+
+# --------------------------------------------------------------------------
+# KFIoU loss
+
+
+def test_kfiou_loss_closed_forms():
+    loss = MODELS.build(dict(type='KFLoss', reduction='none'))
+    deltas = torch.zeros(2, 5, dtype=torch.float64)
+    boxes = torch.tensor([[10., 10., 8., 4., 0.3], [0., 0., 6., 6., 0.]],
+                         dtype=torch.float64)
+    # identical boxes: S = S_p / 2, KFIoU = (V / 2) / (2 V - V / 2) = 1/3
+    np.testing.assert_allclose(
+        loss(deltas, deltas, pred_decode=boxes, targets_decode=boxes).numpy(),
+        [2 / 3, 2 / 3], atol=1e-6)
+    # concentric axis-aligned boxes: diagonal covariances a_i = (w_i / 2)^2,
+    # b_i = (h_i / 2)^2; S = diag(a1 a2 / (a1 + a2), b1 b2 / (b1 + b2))
+    pred = torch.tensor([[0., 0., 8., 4., 0.]], dtype=torch.float64)
+    target = torch.tensor([[0., 0., 4., 6., 0.]], dtype=torch.float64)
+    a1, b1, a2, b2 = 16., 4., 4., 9.
+    vol = 4 * math.sqrt(a1 * a2 / (a1 + a2) * b1 * b2 / (b1 + b2))
+    vol1, vol2 = 4 * math.sqrt(a1 * b1), 4 * math.sqrt(a2 * b2)
+    kfiou = vol / (vol1 + vol2 - vol + 1e-6)
+    ln_loss = MODELS.build(dict(type='KFLoss', fun='ln', reduction='none'))
+    shifted = torch.tensor([[0.05, -0.5, 0., 0., 0.]], dtype=torch.float64)
+    xy = 0.5 * 0.05**2 * 9 + (0.5 - 0.5 / 9)  # smooth L1, beta 1/9
+    np.testing.assert_allclose(
+        ln_loss(shifted, torch.zeros_like(shifted), pred_decode=pred,
+                targets_decode=target).numpy(),
+        [xy - math.log(kfiou + 1e-6)], rtol=1e-9)
+
+
+def test_rotated_retinanet_kfiou_head_trains():
+    cfg = Config.fromfile(
+        str(REPO / 'configs/kfiou/'
+            'rotated-retinanet-hbox-le90_r50_fpn_kfiou_1x_dota.py'))
+    head_cfg = cfg.model.bbox_head
+    head_cfg.update(in_channels=8, feat_channels=8, stacked_convs=1,
+                    num_classes=2)
+    head_cfg.anchor_generator.strides = [8, 16]
+    head_cfg.train_cfg = cfg.model.train_cfg
+    head = MODELS.build(head_cfg)
+    torch.manual_seed(0)
+    feats = (torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4))
+    gt = InstanceData(
+        bboxes=RotatedBoxes(torch.tensor([[24., 30., 30., 10., 0.4]])),
+        labels=torch.tensor([1]))
+    meta = dict(img_shape=(64, 64), pad_shape=(64, 64))
+    losses = head.loss_by_feat(*head(feats), [gt], [meta])
+    total = sum(sum(v) for v in losses.values())
+    total.backward()
+    assert torch.isfinite(total) and sum(losses['loss_bbox']) > 0
