@@ -253,7 +253,15 @@ NO_CPU_BF16 = {
 }
 
 
-@pytest.mark.parametrize('name', sorted(TOY_CONFIGS))
+#: toy trainings in the default run (the others, 9-14 s each on 2 shared
+#: cores, are slow-marked)
+FAST_TOYS = ('rotated_rtmdet', )
+
+
+@pytest.mark.parametrize('name', [
+    name if name in FAST_TOYS else pytest.param(name, marks=pytest.mark.slow)
+    for name in sorted(TOY_CONFIGS)
+])
 def test_toy_config_trains_fp32_and_bf16(name, shared_data, tmp_path):
     """A few SGD steps from the toy config (fp32), then steps under
     bfloat16 autocast: every loss finite."""
