@@ -23,6 +23,7 @@ FIXTURE_CONFIGS = [
     'rotated-fcos-le90_r50_fpn_1x_dota',
     'rotated-atss-le90_r50_fpn_1x_dota',
     'rotated_rtmdet_tiny-3x-dota',
+    'r3det-oc_r50_fpn_1x_dota',
     # eval, seeded and PseudoSampler losses: about 3.5 min on 2 shared cores
     pytest.param(
         'oriented-rcnn-le90_r50_fpn_1x_dota', marks=pytest.mark.slow),
@@ -36,6 +37,7 @@ TOY_CONFIGS = {
     'oriented_rcnn': 'oriented-rcnn-le90_r18_fpn_toy_hrsid.py',
     'rotated_rtmdet': 'rotated_rtmdet_tiny_toy_hrsid.py',
     'roi_trans': 'roi-trans-le90_r18_fpn_toy_hrsid.py',
+    'r3det': 'r3det-oc_r18_fpn_toy_hrsid.py',
 }
 
 
@@ -369,6 +371,7 @@ OVERFIT_AP50 = {
     'oriented_rcnn': 0.8,
     'rotated_rtmdet': 0.8,
     'roi_trans': 0.8,
+    'r3det': 0.8,
 }
 
 

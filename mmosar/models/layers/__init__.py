@@ -3,6 +3,7 @@ from .afm import AFM
 from .area_attention import AreaAttention, area_attention
 from .cmim import CMIM
 from .fam import FAM, ratio_edge_magnitude
+from .rotated_align import FRM
 from .selective_scan import (
     selective_scan,
     selective_scan_chunked,
@@ -20,7 +21,7 @@ from .yolo_blocks import (
 )
 
 __all__ = [
-    'AFM', 'AreaAttention', 'area_attention', 'CMIM', 'FAM',
+    'AFM', 'FRM', 'AreaAttention', 'area_attention', 'CMIM', 'FAM',
     'ratio_edge_magnitude', 'selective_scan', 'selective_scan_chunked',
     'selective_scan_ref', 'AddFusion', 'ConcatConvFusion', 'C2PSA', 'SPPF',
     'C3k', 'C3k2', 'PositionSensitiveAttention', 'PSABlock', 'YOLOBottleneck'

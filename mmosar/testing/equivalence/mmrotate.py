@@ -43,6 +43,7 @@ CONFIG_DIRS: Dict[str, str] = {
     'oriented-rcnn-le90_r50_fpn_1x_dota': 'oriented_rcnn',
     'rotated_rtmdet_tiny-3x-dota': 'rotated_rtmdet',
     'roi-trans-le90_r50_fpn_1x_dota': 'roi_trans',
+    'r3det-oc_r50_fpn_1x_dota': 'r3det',
 }
 
 
@@ -459,6 +460,59 @@ def check_cascade(fixture: Fixture, report: EquivalenceReport) -> None:
         report, fixture, results[0].pred_instances, tie_rtol=1e-6)
 
 
+def check_refine(fixture: Fixture, report: EquivalenceReport) -> None:
+    """Neck, initial head maps and best boxes, refined features, refine
+    head maps and detections of a ``RefineSingleStageDetector`` (R3Det)."""
+    model = build_released_model(fixture)
+    inputs = torch.as_tensor(fixture['eval/input'])
+    neck_out, init_out, refine_out, rois, refined = [], [], [], [], []
+    filter_bboxes = model.bbox_head_init.filter_bboxes
+    refine_head = model.bbox_head_refine[0]
+    feature_refine = refine_head.feature_refine
+
+    def record_rois(*args, **kwargs):
+        result = filter_bboxes(*args, **kwargs)
+        rois.append(result)
+        return result
+
+    def record_refined(*args, **kwargs):
+        result = feature_refine(*args, **kwargs)
+        refined.append(result)
+        return result
+
+    model.bbox_head_init.filter_bboxes = record_rois
+    refine_head.feature_refine = record_refined
+    handles = [
+        capture_outputs(model.neck, neck_out),
+        capture_outputs(model.bbox_head_init, init_out),
+        capture_outputs(refine_head, refine_out)
+    ]
+    try:
+        with torch.no_grad():
+            results = model.predict(
+                inputs, [_det_data_sample(inputs.shape[-2:])], rescale=True)
+    finally:
+        del model.bbox_head_init.filter_bboxes
+        del refine_head.feature_refine
+        for handle in handles:
+            handle.remove()
+    compare_neck(report, fixture, neck_out[0])
+    compare_levels(report, fixture, 'init_cls', init_out[0][0])
+    compare_levels(report, fixture, 'init_reg', init_out[0][1])
+    for level, boxes in enumerate(rois[0][0]):
+        key = f'eval/init_rois_p{level}'
+        report.compare(key, boxes, fixture[key], rtol=MMROTATE_RTOL)
+    for level, feat in enumerate(refined[0]):
+        key = f'eval/refine_feat_p{level}'
+        report.compare(key, feat[:, :32], fixture[key], rtol=MMROTATE_RTOL,
+                       note='channels 0:32')
+        report.compare(f'{key}_chsum', feat.sum(dim=(0, 2, 3)),
+                       fixture[f'{key}_chsum'], rtol=MMROTATE_RTOL)
+    compare_levels(report, fixture, 'refine_cls', refine_out[0][0])
+    compare_levels(report, fixture, 'refine_reg', refine_out[0][1])
+    compare_detections(report, fixture, results[0].pred_instances)
+
+
 def compare_losses(report: EquivalenceReport,
                    fixture: Fixture,
                    model: torch.nn.Module,
@@ -515,6 +569,8 @@ CHECKS: Dict[str, Callable[[Fixture, EquivalenceReport], None]] = {
                                     ('head_cls', 'head_reg', 'head_angle')),
     'roi-trans-le90_r50_fpn_1x_dota':
     check_cascade,
+    'r3det-oc_r50_fpn_1x_dota':
+    check_refine,
 }
 
 
