@@ -24,6 +24,7 @@ FIXTURE_CONFIGS = [
     'rotated-atss-le90_r50_fpn_1x_dota',
     'rotated_rtmdet_tiny-3x-dota',
     'r3det-oc_r50_fpn_1x_dota',
+    's2anet-le90_r50_fpn_1x_dota',
     # eval, seeded and PseudoSampler losses: about 3.5 min on 2 shared cores
     pytest.param(
         'oriented-rcnn-le90_r50_fpn_1x_dota', marks=pytest.mark.slow),
@@ -38,6 +39,7 @@ TOY_CONFIGS = {
     'rotated_rtmdet': 'rotated_rtmdet_tiny_toy_hrsid.py',
     'roi_trans': 'roi-trans-le90_r18_fpn_toy_hrsid.py',
     'r3det': 'r3det-oc_r18_fpn_toy_hrsid.py',
+    's2anet': 's2anet-le90_r18_fpn_toy_hrsid.py',
 }
 
 
@@ -372,6 +374,7 @@ OVERFIT_AP50 = {
     'rotated_rtmdet': 0.8,
     'roi_trans': 0.8,
     'r3det': 0.8,
+    's2anet': 0.8,
 }
 
 
@@ -464,3 +467,18 @@ def test_rotated_retinanet_kfiou_head_trains():
     total = sum(sum(v) for v in losses.values())
     total.backward()
     assert torch.isfinite(total) and sum(losses['loss_bbox']) > 0
+
+
+def test_orconv_indices_match_mmrotate():
+    """ORConv2d's constant lookup table equals the one mmrotate constructs
+    (stored in the S2A-Net fixture's manifest)."""
+    fixture = fixture_or_skip('mmrotate/s2anet-le90_r50_fpn_1x_dota')
+    expected = fixture.manifest['constant_buffers'][
+        'bbox_head_refine.0.or_conv.indices']
+    from mmosar.models.layers import ORConv2d
+    conv = ORConv2d(16, 4, kernel_size=3, padding=1, arf_config=(1, 8))
+    assert conv.indices.dtype == torch.int32
+    np.testing.assert_array_equal(conv.indices.numpy(),
+                                  np.array(expected['value']))
+    # 8 rotated copies of 4 filters
+    assert conv(torch.randn(1, 16, 5, 5)).shape == (1, 32, 5, 5)

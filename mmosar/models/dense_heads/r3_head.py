@@ -1,17 +1,20 @@
-"""R3Det heads (mmrotate 1.x ``R3Head`` and ``R3RefineHead``)."""
+"""Heads of refine-stage detectors: R3Det (``R3Head``, ``R3RefineHead``)
+and S2A-Net (``S2AHead``, ``S2ARefineHead``), as mmrotate 1.x."""
 from typing import List, Optional, Tuple, Union
 
 import torch
+from mmcv.cnn import ConvModule
 from mmdet.models.dense_heads.anchor_head import AnchorHead
 from mmdet.models.utils import select_single_mlvl
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from mmengine.config import ConfigDict
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmosar.registry import MODELS
 from mmosar.structures.bbox import RotatedBoxes
 
+from ..layers import ORConv2d, RotationInvariantPooling
 from .angle_branch import as_rotated_results
 from .rotated_retina_head import RotatedRetinaHead
 
@@ -174,3 +177,78 @@ class R3RefineHead(RotatedRetinaHead):
             for img in range(num_imgs):
                 boxes[img].append(refined[img].detach())
         return boxes
+
+
+@MODELS.register_module()
+class S2AHead(R3Head):
+    """Initial head of S2A-Net (Han et al., TGRS 2021): a rotated RetinaNet
+    head with one anchor per location whose decoded boxes feed the
+    alignment convolution (``filter_bboxes`` of :class:`R3Head` with a
+    single anchor), as mmrotate 1.x ``S2AHead``."""
+
+
+@MODELS.register_module()
+class S2ARefineHead(R3RefineHead):
+    """Oriented detection module of S2A-Net, as mmrotate 1.x
+    ``S2ARefineHead``: features aligned to the initial boxes
+    (``frm_cfg``, usually ``AlignConv``) go through an oriented response
+    convolution ``or_conv`` (``ORConv2d``, 8 rotations, ``feat_channels / 8``
+    filters); the regression tower takes the orientation-sensitive maps,
+    the classification tower their rotation-invariant pooling ``or_pool``.
+    Anchors, losses, decoding and refinement are those of
+    :class:`R3RefineHead`.
+    """
+
+    def _init_layers(self) -> None:
+        """``or_conv``, ``or_pool``, towers, ``retina_cls``,
+        ``retina_reg``."""
+        self.or_conv = ORConv2d(
+            self.in_channels,
+            int(self.feat_channels / 8),
+            kernel_size=3,
+            padding=1,
+            arf_config=(1, 8))
+        self.or_pool = RotationInvariantPooling(self.feat_channels, 8)
+        self.relu = nn.ReLU(inplace=True)
+        self.cls_convs = nn.ModuleList()
+        self.reg_convs = nn.ModuleList()
+        for i in range(self.stacked_convs):
+            self.cls_convs.append(
+                ConvModule(
+                    int(self.feat_channels / 8) if i == 0 else
+                    self.feat_channels,
+                    self.feat_channels,
+                    3,
+                    stride=1,
+                    padding=1,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg))
+            self.reg_convs.append(
+                ConvModule(
+                    self.feat_channels,
+                    self.feat_channels,
+                    3,
+                    stride=1,
+                    padding=1,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg))
+        self.retina_cls = nn.Conv2d(
+            self.feat_channels,
+            self.num_base_priors * self.cls_out_channels,
+            3,
+            padding=1)
+        self.retina_reg = nn.Conv2d(
+            self.feat_channels,
+            self.num_base_priors * self.bbox_coder.encode_size,
+            3,
+            padding=1)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Class scores and deltas of one level."""
+        x = self.or_conv(x)
+        cls_feat, reg_feat = self.or_pool(x), x
+        for conv in self.cls_convs:
+            cls_feat = conv(cls_feat)
+        for conv in self.reg_convs:
+            reg_feat = conv(reg_feat)
+        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)

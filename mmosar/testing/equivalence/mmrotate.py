@@ -44,6 +44,7 @@ CONFIG_DIRS: Dict[str, str] = {
     'rotated_rtmdet_tiny-3x-dota': 'rotated_rtmdet',
     'roi-trans-le90_r50_fpn_1x_dota': 'roi_trans',
     'r3det-oc_r50_fpn_1x_dota': 'r3det',
+    's2anet-le90_r50_fpn_1x_dota': 's2anet',
 }
 
 
@@ -462,7 +463,8 @@ def check_cascade(fixture: Fixture, report: EquivalenceReport) -> None:
 
 def check_refine(fixture: Fixture, report: EquivalenceReport) -> None:
     """Neck, initial head maps and best boxes, refined features, refine
-    head maps and detections of a ``RefineSingleStageDetector`` (R3Det)."""
+    head maps and detections of a ``RefineSingleStageDetector`` (R3Det,
+    S2A-Net)."""
     model = build_released_model(fixture)
     inputs = torch.as_tensor(fixture['eval/input'])
     neck_out, init_out, refine_out, rois, refined = [], [], [], [], []
@@ -570,6 +572,8 @@ CHECKS: Dict[str, Callable[[Fixture, EquivalenceReport], None]] = {
     'roi-trans-le90_r50_fpn_1x_dota':
     check_cascade,
     'r3det-oc_r50_fpn_1x_dota':
+    check_refine,
+    's2anet-le90_r50_fpn_1x_dota':
     check_refine,
 }
 
