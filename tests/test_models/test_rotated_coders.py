@@ -33,9 +33,13 @@ def wrap_half_pi(a):
 
 
 def numpy_deltas(priors, gts, proj_xy, edge_swap):
-    """Deltas written directly from the definition, one box at a time."""
+    """Deltas written directly from the definition, one box at a time
+    (targets first written in le90, as mmrotate 1.x does)."""
     out = []
     for (px, py, pw, ph, pt), (gx, gy, gw, gh, gt) in zip(priors, gts):
+        if gh >= gw:
+            gw, gh, gt = gh, gw, gt + np.pi / 2
+        gt = wrap_half_pi(gt)
         axis_u = np.array([math.cos(pt), math.sin(pt)])
         axis_v = np.array([-math.sin(pt), math.cos(pt)])
         offset = np.array([gx - px, gy - py])

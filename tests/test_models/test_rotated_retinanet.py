@@ -175,14 +175,14 @@ def test_rotated_fcos_targets_follow_the_rotated_box():
     np.testing.assert_allclose(angles[0][0].item(), math.pi / 4, atol=1e-6)
 
 
-@pytest.mark.parametrize('separate_angle', [False, True])
-def test_rotated_fcos_head_learns_and_predicts_rboxes(separate_angle):
+@pytest.mark.parametrize('use_hbbox_loss', [False, True])
+def test_rotated_fcos_head_learns_and_predicts_rboxes(use_hbbox_loss):
     torch.manual_seed(0)
     extra = dict(
-        separate_angle=True,
+        use_hbbox_loss=True,
         loss_bbox=dict(type='IoULoss', loss_weight=1.0),
         loss_angle=dict(type='L1Loss', loss_weight=0.2)
-    ) if separate_angle else {}
+    ) if use_hbbox_loss else {}
     head = small_fcos_head(**extra)
     feats = (torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4))
     gt = InstanceData(
@@ -195,7 +195,7 @@ def test_rotated_fcos_head_learns_and_predicts_rboxes(separate_angle):
     totals = []
     for _ in range(6):
         losses = head.loss_by_feat(*head(feats), [gt], [meta])
-        assert ('loss_angle' in losses) == separate_angle
+        assert ('loss_angle' in losses) == use_hbbox_loss
         total = sum(losses.values())
         optim.zero_grad()
         total.backward()
@@ -212,6 +212,8 @@ def test_rotated_fcos_head_learns_and_predicts_rboxes(separate_angle):
 
 def test_rotated_fcos_bad_config():
     with pytest.raises(ValueError, match='loss_angle'):
+        small_fcos_head(use_hbbox_loss=True)
+    with pytest.raises(ValueError, match='use_hbbox_loss'):
         small_fcos_head(separate_angle=True)
     with pytest.raises(ValueError, match='encode_size 5'):
         small_fcos_head(bbox_coder=dict(type='DistancePointBBoxCoder'))

@@ -19,7 +19,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmosar.registry import MODELS, TASK_UTILS
-from mmosar.structures.bbox import RotatedBoxes
+from mmosar.structures.bbox import regularize_rboxes
+
+from .angle_branch import as_rotated_results, cat_decoded_angles
 
 INF = 1e8
 
@@ -27,42 +29,58 @@ INF = 1e8
 @MODELS.register_module()
 class RotatedFCOSHead(FCOSHead):
     """Rotated FCOS: per-point distances to the 4 sides of a rotated box, its
-    angle, centerness and class scores.
+    angle, centerness and class scores (mmrotate 1.x arguments and names).
 
     On top of mmdet's :class:`~mmdet.models.dense_heads.FCOSHead` (same
-    towers, scales, regress ranges, centerness) a 3x3 conv on the regression
-    tower predicts the angle. Targets are measured in each ground-truth box's
-    own frame with :class:`DistanceAnglePointCoder`: a point is positive when
-    it lies inside the rotated box (or, with ``center_sampling``, within
+    towers, scales, regress ranges, centerness) a 3x3 conv ``conv_angle`` on
+    the regression tower predicts the angle in ``angle_coder.encode_size``
+    channels, multiplied by a learnable ``scale_angle``. Targets are measured
+    in each ground-truth box's own frame with :class:`DistanceAnglePointCoder`
+    (boxes regularised to ``angle_version`` first): a point is positive when
+    it lies inside the rotated box (with ``center_sampling``: within
     ``center_sample_radius * stride`` of its centre along both box axes), and
     its distance targets ``(left, top, right, bottom)`` are distances to the
     rotated sides.
 
-    Two box losses are available:
+    Box losses:
 
-    * ``separate_angle=False``: ``loss_bbox`` compares the decoded rotated
-      boxes (distances + angle), e.g. ``GDLoss`` (GWD/KLD) or ``ProbIoULoss``.
-    * ``separate_angle=True``: ``loss_bbox`` compares the boxes as if both had
-      the target angle (an axis-aligned IoU loss on the distances, decoded by
-      ``h_bbox_coder``), and ``loss_angle`` regresses the angle on its own.
+    * ``use_hbbox_loss=False``: ``loss_bbox`` compares the decoded rotated
+      boxes (distances + decoded angle), e.g. ``RotatedIoULoss`` or
+      ``GDLoss``; weighted by the centerness target.
+    * ``use_hbbox_loss=True``: ``loss_bbox`` compares the distances decoded
+      by ``h_bbox_coder`` as axis-aligned boxes (both boxes taken at the
+      target angle, e.g. mmdet ``IoULoss``); ``loss_angle`` is required.
+
+    ``loss_angle`` (if given) compares the angle branch with
+    ``angle_coder.encode(angle target)`` averaged over positives, in both
+    modes. At test time the angle is ``angle_coder.decode``-d, boxes are
+    decoded (angle wrapped into ``angle_version``, no ``w``/``h`` swap, as
+    mmrotate), scores are multiplied by the centerness, then per-class
+    rotated NMS (``test_cfg.nms = dict(type='nms_rotated', ...)``).
+
+    As in mmrotate, the distances (and, with ``scale_angle``, the angle) are
+    cast to float32 by ``forward``.
 
     Args:
         num_classes (int): Number of object classes.
         in_channels (int): Channels of the input feature maps.
-        angle_version (str): Angle convention of the targets and outputs.
-            Defaults to ``'le90'``.
-        separate_angle (bool): Use the distance loss + angle loss form.
-            Defaults to False.
+        angle_version (str): Angle convention of the targets. Defaults to
+            ``'le90'``.
+        use_hbbox_loss (bool): Use the axis-aligned distance loss plus
+            ``loss_angle``. Defaults to False.
         scale_angle (bool): Multiply the angle output by a learnable scalar.
             Defaults to True.
-        bbox_coder (dict): Rotated point coder. Defaults to
-            ``DistanceAnglePointCoder`` in ``angle_version``.
+        angle_coder (dict): Angle coder. Defaults to ``PseudoAngleCoder``.
         h_bbox_coder (dict): Axis-aligned point coder for
-            ``separate_angle``. Defaults to ``DistancePointBBoxCoder``.
-        loss_bbox (dict): Box loss. Defaults to a KLD ``GDLoss`` (the CUDA-only
-            rotated IoU loss of mmrotate is not provided).
-        loss_angle (dict, optional): Angle loss, required when
-            ``separate_angle``.
+            ``use_hbbox_loss``. Defaults to mmdet ``DistancePointBBoxCoder``.
+        bbox_coder (dict): Rotated point coder. Defaults to
+            ``DistanceAnglePointCoder``.
+        loss_cls (dict): Classification loss. Defaults to focal loss.
+        loss_bbox (dict): Box loss. Defaults to ``RotatedIoULoss``.
+        loss_centerness (dict): Centerness loss. Defaults to sigmoid
+            cross-entropy.
+        loss_angle (dict, optional): Angle loss; required with
+            ``use_hbbox_loss``.
         **kwargs: Other arguments of ``FCOSHead``.
     """
 
@@ -70,40 +88,61 @@ class RotatedFCOSHead(FCOSHead):
                  num_classes: int,
                  in_channels: int,
                  angle_version: str = 'le90',
-                 separate_angle: bool = False,
+                 use_hbbox_loss: bool = False,
                  scale_angle: bool = True,
-                 bbox_coder: ConfigType = dict(
-                     type='DistanceAnglePointCoder', angle_version='le90'),
+                 angle_coder: ConfigType = dict(type='PseudoAngleCoder'),
                  h_bbox_coder: ConfigType = dict(
-                     type='DistancePointBBoxCoder'),
+                     type='mmdet.DistancePointBBoxCoder'),
+                 bbox_coder: ConfigType = dict(
+                     type='DistanceAnglePointCoder'),
+                 loss_cls: ConfigType = dict(
+                     type='mmdet.FocalLoss',
+                     use_sigmoid=True,
+                     gamma=2.0,
+                     alpha=0.25,
+                     loss_weight=1.0),
                  loss_bbox: ConfigType = dict(
-                     type='GDLoss', loss_type='kld', fun='log1p', tau=1.0,
+                     type='RotatedIoULoss', loss_weight=1.0),
+                 loss_centerness: ConfigType = dict(
+                     type='mmdet.CrossEntropyLoss',
+                     use_sigmoid=True,
                      loss_weight=1.0),
                  loss_angle: OptConfigType = None,
                  **kwargs) -> None:
+        if 'separate_angle' in kwargs:
+            raise ValueError(
+                'RotatedFCOSHead: `separate_angle` is the mmrotate 0.x '
+                'argument; use `use_hbbox_loss` (mmrotate 1.x) instead.')
         self.angle_version = angle_version
-        self.separate_angle = separate_angle
-        self.use_scale_angle = scale_angle
+        self.use_hbbox_loss = use_hbbox_loss
+        self.is_scale_angle = scale_angle
+        self.angle_coder = TASK_UTILS.build(angle_coder)
         super().__init__(
             num_classes,
             in_channels,
             bbox_coder=bbox_coder,
+            loss_cls=loss_cls,
             loss_bbox=loss_bbox,
+            loss_centerness=loss_centerness,
             **kwargs)
         if self.bbox_coder.encode_size != 5:
             raise ValueError('RotatedFCOSHead needs a rotated point coder '
                              '(encode_size 5), got '
                              f'{type(self.bbox_coder).__name__}.')
-        if separate_angle and loss_angle is None:
-            raise ValueError('separate_angle=True needs a loss_angle config.')
-        self.h_bbox_coder = TASK_UTILS.build(h_bbox_coder)
-        self.loss_angle = MODELS.build(loss_angle) if separate_angle else None
+        self.loss_angle = (MODELS.build(loss_angle)
+                           if loss_angle is not None else None)
+        if use_hbbox_loss:
+            if self.loss_angle is None:
+                raise ValueError(
+                    'use_hbbox_loss=True needs a loss_angle config.')
+            self.h_bbox_coder = TASK_UTILS.build(h_bbox_coder)
 
     def _init_layers(self) -> None:
         """FCOS layers plus the angle conv (and its scale)."""
         super()._init_layers()
-        self.conv_angle = nn.Conv2d(self.feat_channels, 1, 3, padding=1)
-        if self.use_scale_angle:
+        self.conv_angle = nn.Conv2d(
+            self.feat_channels, self.angle_coder.encode_size, 3, padding=1)
+        if self.is_scale_angle:
             self.scale_angle = Scale(1.0)
 
     def forward(
@@ -116,14 +155,18 @@ class RotatedFCOSHead(FCOSHead):
 
         Returns:
             tuple: Per level lists of class scores (B, num_classes, H, W),
-            distances (B, 4, H, W), angles (B, 1, H, W) and centerness
-            (B, 1, H, W).
+            distances (B, 4, H, W), angle codes (B, encode_size, H, W) and
+            centerness (B, 1, H, W).
         """
         return multi_apply(self.forward_single, x, self.scales, self.strides)
 
     def forward_single(self, x: Tensor, scale: Scale,
                        stride: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Outputs of one level: scores, distances, angle, centerness."""
+        """Outputs of one level: scores, distances, angle, centerness.
+
+        Distances are ``clamp(scale * conv, 0)`` (times the stride in eval
+        mode) with ``norm_on_bbox``, else ``exp(scale * conv)``; float32.
+        """
         cls_score, bbox_pred, cls_feat, reg_feat = \
             AnchorFreeHead.forward_single(self, x)
         centerness = self.conv_centerness(
@@ -136,9 +179,9 @@ class RotatedFCOSHead(FCOSHead):
         else:
             bbox_pred = bbox_pred.exp()
         angle_pred = self.conv_angle(reg_feat)
-        if self.use_scale_angle:
-            angle_pred = self.scale_angle(angle_pred)
-        return cls_score, bbox_pred, angle_pred.float(), centerness
+        if self.is_scale_angle:
+            angle_pred = self.scale_angle(angle_pred).float()
+        return cls_score, bbox_pred, angle_pred, centerness
 
     def loss_by_feat(
         self,
@@ -155,7 +198,7 @@ class RotatedFCOSHead(FCOSHead):
         Args:
             cls_scores (list[Tensor]): Per level (B, num_classes, H, W).
             bbox_preds (list[Tensor]): Per level (B, 4, H, W) distances.
-            angle_preds (list[Tensor]): Per level (B, 1, H, W) angles.
+            angle_preds (list[Tensor]): Per level (B, encode_size, H, W).
             centernesses (list[Tensor]): Per level (B, 1, H, W).
             batch_gt_instances (list[InstanceData]): ``bboxes``
                 (RotatedBoxes) and ``labels`` per image.
@@ -164,7 +207,7 @@ class RotatedFCOSHead(FCOSHead):
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``,
-            ``loss_centerness`` and, with ``separate_angle``, ``loss_angle``.
+            ``loss_centerness`` and, with a ``loss_angle``, ``loss_angle``.
         """
         featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
         all_level_points = self.prior_generator.grid_priors(
@@ -175,6 +218,7 @@ class RotatedFCOSHead(FCOSHead):
             all_level_points, batch_gt_instances)
 
         num_imgs = cls_scores[0].size(0)
+        angle_dim = self.angle_coder.encode_size
 
         def flatten(maps: List[Tensor], channels: int) -> Tensor:
             return torch.cat([
@@ -183,7 +227,7 @@ class RotatedFCOSHead(FCOSHead):
 
         flat_cls_scores = flatten(cls_scores, self.cls_out_channels)
         flat_bbox_preds = flatten(bbox_preds, 4)
-        flat_angle_preds = flatten(angle_preds, 1)
+        flat_angle_preds = flatten(angle_preds, angle_dim)
         flat_centerness = flatten(centernesses, 1).reshape(-1)
         flat_labels = torch.cat(labels)
         flat_bbox_targets = torch.cat(bbox_targets)
@@ -194,8 +238,11 @@ class RotatedFCOSHead(FCOSHead):
         pos_inds = ((flat_labels >= 0) & (flat_labels < self.num_classes)
                     ).nonzero().reshape(-1)
         num_pos = max(
-            reduce_mean(flat_cls_scores.new_tensor(float(len(pos_inds)))),
-            1.0)
+            reduce_mean(
+                torch.tensor(
+                    float(len(pos_inds)),
+                    dtype=torch.float,
+                    device=bbox_preds[0].device)), 1.0)
         losses = dict(
             loss_cls=self.loss_cls(
                 flat_cls_scores, flat_labels, avg_factor=num_pos))
@@ -210,31 +257,34 @@ class RotatedFCOSHead(FCOSHead):
             reduce_mean(pos_centerness_targets.sum().detach()), 1e-6)
 
         if len(pos_inds) == 0:
-            zero = pos_bbox_preds.sum() + pos_angle_preds.sum()
-            losses['loss_bbox'] = zero
+            losses['loss_bbox'] = pos_bbox_preds.sum()
+            if self.loss_angle is not None:
+                losses['loss_angle'] = pos_angle_preds.sum()
             losses['loss_centerness'] = pos_centerness.sum()
-            if self.separate_angle:
-                losses['loss_angle'] = zero
             return losses
 
         pos_points = flat_points[pos_inds]
-        if self.separate_angle:
+        if self.use_hbbox_loss:
             coder = self.h_bbox_coder
-            pred_boxes = coder.decode(pos_points, pos_bbox_preds)
-            target_boxes = coder.decode(pos_points, pos_bbox_targets)
-            losses['loss_angle'] = self.loss_angle(
-                pos_angle_preds, pos_angle_targets, avg_factor=num_pos)
+            pred_codes, target_codes = pos_bbox_preds, pos_bbox_targets
         else:
-            pred_boxes = self.bbox_coder.decode(
-                pos_points, torch.cat([pos_bbox_preds, pos_angle_preds], -1))
-            target_boxes = self.bbox_coder.decode(
-                pos_points,
-                torch.cat([pos_bbox_targets, pos_angle_targets], -1))
+            coder = self.bbox_coder
+            pred_codes = torch.cat([
+                pos_bbox_preds,
+                self.angle_coder.decode(pos_angle_preds, keepdim=True)
+            ], -1)
+            target_codes = torch.cat([pos_bbox_targets, pos_angle_targets],
+                                     -1)
         losses['loss_bbox'] = self.loss_bbox(
-            get_box_tensor(pred_boxes),
-            get_box_tensor(target_boxes),
+            get_box_tensor(coder.decode(pos_points, pred_codes)),
+            get_box_tensor(coder.decode(pos_points, target_codes)),
             weight=pos_centerness_targets,
             avg_factor=centerness_denorm)
+        if self.loss_angle is not None:
+            losses['loss_angle'] = self.loss_angle(
+                pos_angle_preds,
+                self.angle_coder.encode(pos_angle_targets),
+                avg_factor=num_pos)
         losses['loss_centerness'] = self.loss_centerness(
             pos_centerness, pos_centerness_targets, avg_factor=num_pos)
         return losses
@@ -309,9 +359,11 @@ class RotatedFCOSHead(FCOSHead):
                     points.new_zeros((num_points, 4)),
                     points.new_zeros((num_points, 1)))
 
+        gt_bboxes = regularize_rboxes(gt_bboxes, pattern=self.angle_version)
         codes = self.bbox_coder.encode(
             points[:, None, :].expand(num_points, num_gts, 2),
-            gt_bboxes[None].expand(num_points, num_gts, 5))
+            gt_bboxes[None].expand(num_points, num_gts, 5),
+            regularize=False)
         distances, angles = codes[..., :4], codes[..., 4:]
 
         inside_gt = distances.min(dim=-1)[0] > 0
@@ -349,21 +401,21 @@ class RotatedFCOSHead(FCOSHead):
                         with_nms: bool = True) -> InstanceList:
         """Decode rotated boxes, weight scores by centerness, rotated NMS.
 
+        The angle codes of each level are decoded to radians
+        (``angle_coder.decode``), appended to the distances and handed to
+        mmdet's dense-head post-processing (score filter, top-k, decode,
+        centerness weighting, NMS).
+
         Returns:
             list[InstanceData]: Per image ``bboxes`` (:class:`RotatedBoxes`),
             ``scores`` and ``labels``.
         """
-        box_preds = [torch.cat([b, a], dim=1)
-                     for b, a in zip(bbox_preds, angle_preds)]
         results = super().predict_by_feat(
             cls_scores,
-            box_preds,
+            cat_decoded_angles(self.angle_coder, bbox_preds, angle_preds),
             score_factors=centernesses,
             batch_img_metas=batch_img_metas,
             cfg=cfg,
             rescale=rescale,
             with_nms=with_nms)
-        for result in results:
-            if not isinstance(result.bboxes, RotatedBoxes):
-                result.bboxes = RotatedBoxes(get_box_tensor(result.bboxes))
-        return results
+        return as_rotated_results(results)

@@ -2,6 +2,7 @@
 from typing import List
 
 from mmdet.models.dense_heads import RetinaHead
+from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -30,6 +31,10 @@ class RotatedRetinaHead(RetinaHead):
         anchor_generator (dict): Rotated anchor generator config.
         bbox_coder (dict): Rotated box coder config; its ``encode_size`` must
             be 5.
+        loss_bbox_type (str): ``'normal'`` (mmdet's box loss on deltas, or
+            on decoded boxes with ``reg_decoded_bbox``) or ``'kfiou'`` (the
+            loss, e.g. ``KFLoss``, gets the deltas and the decoded boxes),
+            as mmrotate 1.x. Defaults to ``'normal'``.
         **kwargs: Other arguments of mmdet's ``RetinaHead`` / ``AnchorHead``.
     """
 
@@ -51,7 +56,12 @@ class RotatedRetinaHead(RetinaHead):
                      proj_xy=True,
                      target_means=(.0, .0, .0, .0, .0),
                      target_stds=(1.0, 1.0, 1.0, 1.0, 1.0)),
+                 loss_bbox_type: str = 'normal',
                  **kwargs) -> None:
+        if loss_bbox_type not in ('normal', 'kfiou'):
+            raise ValueError('loss_bbox_type must be normal or kfiou, got '
+                             f'{loss_bbox_type!r}.')
+        self.loss_bbox_type = loss_bbox_type
         super().__init__(
             num_classes,
             in_channels,
@@ -63,6 +73,38 @@ class RotatedRetinaHead(RetinaHead):
                 'RotatedRetinaHead needs a rotated box coder (encode_size 5), '
                 f'got {type(self.bbox_coder).__name__} with encode_size '
                 f'{self.bbox_coder.encode_size}.')
+
+    def loss_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor,
+                            anchors: Tensor, labels: Tensor,
+                            label_weights: Tensor, bbox_targets: Tensor,
+                            bbox_weights: Tensor, avg_factor: int) -> tuple:
+        """mmdet's per-level losses; with ``loss_bbox_type='kfiou'`` the box
+        loss also receives the decoded predictions and targets."""
+        if self.loss_bbox_type != 'kfiou':
+            return super().loss_by_feat_single(
+                cls_score, bbox_pred, anchors, labels, label_weights,
+                bbox_targets, bbox_weights, avg_factor)
+        cls_score = cls_score.permute(0, 2, 3, 1).reshape(
+            -1, self.cls_out_channels)
+        loss_cls = self.loss_cls(
+            cls_score,
+            labels.reshape(-1),
+            label_weights.reshape(-1),
+            avg_factor=avg_factor)
+        dim = self.bbox_coder.encode_size
+        anchors = get_box_tensor(anchors.reshape(-1, anchors.size(-1)))
+        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, dim)
+        bbox_targets = bbox_targets.reshape(-1, dim)
+        loss_bbox = self.loss_bbox(
+            bbox_pred,
+            bbox_targets,
+            bbox_weights.reshape(-1, dim),
+            avg_factor=avg_factor,
+            pred_decode=get_box_tensor(
+                self.bbox_coder.decode(anchors, bbox_pred)),
+            targets_decode=get_box_tensor(
+                self.bbox_coder.decode(anchors, bbox_targets)))
+        return loss_cls, loss_bbox
 
     def predict_by_feat(self, *args, **kwargs) -> InstanceList:
         """Decode, score-filter and rotated-NMS the head outputs.

@@ -1,5 +1,5 @@
-"""Reusable layers: YOLO11 blocks, the E2E-OSDet modules and the fusions of
-the M4-SAR benchmark baselines."""
+"""Reusable layers: YOLO11 blocks, the E2E-OSDet modules, the fusions of
+the M4-SAR benchmark baselines and the rotated-detector alignment layers."""
 from .afm import AFM
 from .area_attention import AreaAttention, area_attention
 from .calnet import CALNetCrossTransformer
@@ -9,6 +9,8 @@ from .cmim import CMIM
 from .cssa import CSSA
 from .fam import FAM, ratio_edge_magnitude
 from .icafusion import ICAFusion
+from .oriented_response import ORConv2d, RotationInvariantPooling
+from .rotated_align import FRM, AlignConv
 from .selective_scan import (
     selective_scan,
     selective_scan_chunked,
@@ -29,7 +31,7 @@ __all__ = [
     'AFM', 'AreaAttention', 'area_attention', 'CALNetCrossTransformer',
     'CrossModalityFusionTransformer', 'MMIFourierInteraction',
     'CrossModalAlignment', 'OSRInteraction', 'CSSA', 'ICAFusion', 'CMIM',
-    'FAM',
+    'FAM', 'FRM', 'AlignConv', 'ORConv2d', 'RotationInvariantPooling',
     'ratio_edge_magnitude', 'selective_scan', 'selective_scan_chunked',
     'selective_scan_ref', 'AddFusion', 'ConcatConvFusion', 'C2PSA', 'SPPF',
     'C3k', 'C3k2', 'PositionSensitiveAttention', 'PSABlock', 'YOLOBottleneck'

@@ -85,7 +85,9 @@ def regularize_rboxes(boxes: Tensor,
         pattern (str, optional): ``'oc'``, ``'le90'`` or ``'le135'``; when
             given it overrides ``width_longer`` and ``start_angle``.
         width_longer (bool): If True, make ``w >= h`` and wrap ``t`` into
-            ``[start, start + pi)``. If False, keep ``t`` in
+            ``[start, start + pi)``; as in mmrotate 1.x, ``w`` and ``h`` are
+            swapped whenever ``h >= w``, so a square ``(s, s, t)`` becomes
+            ``(s, s, t + pi/2)`` (wrapped). If False, keep ``t`` in
             ``[start, start + pi/2)`` by swapping ``w`` and ``h`` where needed.
             Defaults to True.
         start_angle (float): Start of the angle range, in degrees.
@@ -100,7 +102,7 @@ def regularize_rboxes(boxes: Tensor,
     start = start_angle / 180 * math.pi
     cx, cy, w, h, t = boxes.unbind(dim=-1)
     if width_longer:
-        swap = h > w
+        swap = h >= w
         w, h = torch.where(swap, h, w), torch.where(swap, w, h)
         t = torch.where(swap, t + math.pi / 2, t)
         t = (t - start) % math.pi

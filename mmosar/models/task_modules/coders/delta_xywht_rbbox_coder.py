@@ -37,8 +37,11 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
       boundary of the angle range.
 
     The deltas are then normalised with ``target_means`` / ``target_stds``.
-    Decoding inverts this and, when ``angle_version`` is given, regularises
-    the boxes into that convention.
+    As in mmrotate 1.x, targets are first regularised to ``angle_version``,
+    the swapped form is used unless the plain one has the strictly smaller
+    ``|dt|``, and decoding wraps the angle (``norm_angle``, nothing for
+    ``'oc'``) and, with ``edge_swap``, swaps ``w``/``h`` unless ``w > h``;
+    with ``max_shape`` the centres are clamped to the image.
 
     Args:
         target_means (Sequence[float]): Means of the deltas. Defaults to 0.
@@ -91,7 +94,9 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
         self.ctr_clamp = ctr_clamp
 
     def _wrap(self, angle: Tensor) -> Tensor:
-        if self.angle_version is None:
+        """Angle wrapped into the convention's range as mmrotate's
+        ``norm_angle`` (unchanged for ``None`` and ``'oc'``)."""
+        if self.angle_version in (None, 'oc'):
             return angle
         return norm_angle(angle, self.angle_version)
 
@@ -108,6 +113,8 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
         """
         priors = _as_rbox_tensor(bboxes, 'bboxes')
         gts = _as_rbox_tensor(gt_bboxes, 'gt_bboxes').to(priors.dtype)
+        if self.angle_version is not None:
+            gts = regularize_rboxes(gts, pattern=self.angle_version)
         if priors.shape[:-1] != gts.shape[:-1]:
             raise ValueError('bboxes and gt_bboxes must have the same number '
                              f'of boxes, got {tuple(priors.shape)} and '
@@ -123,7 +130,7 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
         dt = self._wrap(gt - pt)
         if self.edge_swap:
             dt_swapped = self._wrap(gt + math.pi / 2 - pt)
-            use_swap = dt_swapped.abs() < dt.abs()
+            use_swap = ~(dt.abs() < dt_swapped.abs())
             gw, gh = (torch.where(use_swap, gh, gw),
                       torch.where(use_swap, gw, gh))
             dt = torch.where(use_swap, dt_swapped, dt)
@@ -148,10 +155,9 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
             bboxes (Tensor | RotatedBoxes): Priors, shape (N, 5) or (B, N, 5).
             pred_bboxes (Tensor): Normalised deltas, shape (N, 5) or
                 (B, N, 5).
-            max_shape (Sequence[int], optional): Accepted for API
-                compatibility with mmdet heads and not used: a rotated box is
-                not clipped to the image (its corners may leave the image
-                while the object is still inside).
+            max_shape (Sequence[int], optional): ``(H, W)``: as mmrotate,
+                the decoded centres are clamped to ``[0, W - 1]`` x
+                ``[0, H - 1]`` (sizes and angles are not clipped).
             wh_ratio_clip (float): Bound of ``|dw|`` and ``|dh|`` is
                 ``|log(wh_ratio_clip)|``. Defaults to 16/1000.
 
@@ -182,10 +188,16 @@ class DeltaXYWHTRBBoxCoder(BaseBBoxCoder):
         if self.norm_factor:
             dt = dt * (self.norm_factor * math.pi)
 
-        decoded = torch.stack(
-            [px + ox, py + oy, pw * dw.exp(), ph * dh.exp(), pt + dt], dim=-1)
-        if self.angle_version is not None:
-            decoded = regularize_rboxes(decoded, pattern=self.angle_version)
+        gx, gy = px + ox, py + oy
+        if max_shape is not None:
+            gx = gx.clamp(min=0, max=max_shape[1] - 1)
+            gy = gy.clamp(min=0, max=max_shape[0] - 1)
+        gw, gh, gt = pw * dw.exp(), ph * dh.exp(), self._wrap(pt + dt)
+        if self.edge_swap:
+            keep = gw > gh
+            gw, gh, gt = (torch.where(keep, gw, gh), torch.where(keep, gh, gw),
+                          self._wrap(torch.where(keep, gt, gt + math.pi / 2)))
+        decoded = torch.stack([gx, gy, gw, gh, gt], dim=-1)
         if self.use_box_type:
             return RotatedBoxes(decoded)
         return decoded

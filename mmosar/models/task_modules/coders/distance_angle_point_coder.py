@@ -7,7 +7,7 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from mmosar.registry import TASK_UTILS
-from mmosar.structures.bbox import RotatedBoxes, regularize_rboxes
+from mmosar.structures.bbox import RotatedBoxes, norm_angle, regularize_rboxes
 
 
 @TASK_UTILS.register_module()
@@ -23,8 +23,10 @@ class DistanceAnglePointCoder(BaseBBoxCoder):
 
     Args:
         angle_version (str, optional): Convention the targets are regularised
-            to before encoding, and the decoded boxes after decoding.
-            Defaults to ``'oc'``.
+            to before encoding. Decoded boxes only have their angle wrapped
+            into the convention's range (``norm_angle``; no ``w``/``h`` swap,
+            nothing for ``'oc'``), as in mmrotate 1.x: a decoded box may have
+            ``w < h``. Defaults to ``'oc'``.
         use_box_type (bool): Decode to :class:`RotatedBoxes`. Defaults to
             True.
     """
@@ -46,7 +48,8 @@ class DistanceAnglePointCoder(BaseBBoxCoder):
                points: Tensor,
                gt_bboxes: Union[Tensor, RotatedBoxes],
                max_dis: Optional[float] = None,
-               eps: float = 0.1) -> Tensor:
+               eps: float = 0.1,
+               regularize: bool = True) -> Tensor:
         """Distances (and angle) of rotated boxes seen from points.
 
         Args:
@@ -56,11 +59,16 @@ class DistanceAnglePointCoder(BaseBBoxCoder):
             max_dis (float, optional): Upper bound of the distances, minus
                 ``eps``. Defaults to None.
             eps (float): Margin used with ``max_dis``. Defaults to 0.1.
+            regularize (bool): Regularise the boxes to ``angle_version``
+                first. Heads that regularise to their own ``angle_version``
+                (as mmrotate 1.x heads do) pass False. Defaults to True.
 
         Returns:
             Tensor: ``(left, top, right, bottom, t)``, shape (..., 5).
         """
-        boxes = self._regularize(get_box_tensor(gt_bboxes))
+        boxes = get_box_tensor(gt_bboxes)
+        if regularize:
+            boxes = self._regularize(boxes)
         if boxes.size(-1) != 5 or points.size(-1) != 2:
             raise ValueError('DistanceAnglePointCoder.encode needs points '
                              '(..., 2) and rotated boxes (..., 5), got '
@@ -107,7 +115,9 @@ class DistanceAnglePointCoder(BaseBBoxCoder):
         ox = cos * local[..., :1] - sin * local[..., 1:]
         oy = sin * local[..., :1] + cos * local[..., 1:]
         ctr = points + torch.cat([ox, oy], dim=-1)
-        boxes = self._regularize(torch.cat([ctr, wh, angle], dim=-1))
+        if self.angle_version not in (None, 'oc'):
+            angle = norm_angle(angle, self.angle_version)
+        boxes = torch.cat([ctr, wh, angle], dim=-1)
         if self.use_box_type:
             return RotatedBoxes(boxes)
         return boxes

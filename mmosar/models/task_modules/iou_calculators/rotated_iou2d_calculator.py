@@ -2,7 +2,11 @@
 from typing import Union
 
 import torch
-from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
+from mmdet.structures.bbox import (
+    HorizontalBoxes,
+    bbox_overlaps,
+    get_box_tensor,
+)
 from torch import Tensor
 
 from mmosar.registry import TASK_UTILS
@@ -86,3 +90,34 @@ class FakeRBboxOverlaps2D(RBboxOverlaps2D):
         hboxes2 = rbox2hbox(_rbox_tensor(bboxes2, 'bboxes2'))
         return bbox_overlaps(
             hboxes1, hboxes2, mode=mode, is_aligned=is_aligned)
+
+
+@TASK_UTILS.register_module()
+class RBbox2HBboxOverlaps2D:
+    """IoU between the axis-aligned hulls of rotated boxes and horizontal
+    boxes (Oriented R-CNN's RPN: rotated ground truth vs. horizontal
+    anchors), as mmrotate 1.x ``RBbox2HBboxOverlaps2D``.
+
+    Called by mmdet assigners as ``calc(gt_bboxes, priors)``: ``bboxes1``
+    are rotated (M, 5) (a 6th score column is dropped), ``bboxes2``
+    horizontal (N, 4) ``(x1, y1, x2, y2)`` (a 5th column is dropped).
+    """
+
+    def __call__(self,
+                 bboxes1: Union[Tensor, RotatedBoxes],
+                 bboxes2: Union[Tensor, HorizontalBoxes],
+                 mode: str = 'iou',
+                 is_aligned: bool = False) -> Tensor:
+        """Overlaps (M, N), or (M,) when ``is_aligned``."""
+        hboxes1 = rbox2hbox(_rbox_tensor(bboxes1, 'bboxes1'))
+        hboxes2 = get_box_tensor(bboxes2)
+        if hboxes2.size(-1) == 5:
+            hboxes2 = hboxes2[..., :4]
+        if hboxes2.numel() and hboxes2.size(-1) != 4:
+            raise ValueError('RBbox2HBboxOverlaps2D: bboxes2 must be '
+                             f'horizontal (N, 4), got {tuple(hboxes2.shape)}')
+        return bbox_overlaps(
+            hboxes1, hboxes2, mode=mode, is_aligned=is_aligned)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}()'

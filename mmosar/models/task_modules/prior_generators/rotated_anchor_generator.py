@@ -6,6 +6,7 @@ import torch
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
+from torch.nn.modules.utils import _pair
 
 from mmosar.registry import TASK_UTILS
 from mmosar.structures.bbox import RotatedBoxes, hbox2rbox, regularize_rboxes
@@ -119,3 +120,28 @@ class RotatedAnchorGenerator(FakeRotatedAnchorGenerator):
         """Not supported: a prior index here spans (anchor, angle) pairs."""
         raise NotImplementedError(
             'RotatedAnchorGenerator does not implement sparse_priors.')
+
+
+@TASK_UTILS.register_module()
+class PseudoRotatedAnchorGenerator(AnchorGenerator):
+    """Placeholder generator of refinement heads whose anchors are the
+    previous stage's boxes (mmrotate 1.x ``PseudoRotatedAnchorGenerator``):
+    one prior per location, only ``strides`` (for valid flags) are used.
+
+    Args:
+        strides (list[int]): Level strides.
+    """
+
+    def __init__(self, strides: List[int]) -> None:
+        self.strides = [_pair(stride) for stride in strides]
+
+    @property
+    def num_base_priors(self) -> List[int]:
+        """One prior per location on every level."""
+        return [1 for _ in self.strides]
+
+    def single_level_grid_priors(self, *args, **kwargs):
+        """Not available: the priors are the previous stage's boxes."""
+        raise NotImplementedError(
+            'PseudoRotatedAnchorGenerator has no grid priors; the head '
+            'takes the previous stage boxes as anchors.')

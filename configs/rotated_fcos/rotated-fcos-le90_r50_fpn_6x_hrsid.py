@@ -1,0 +1,10 @@
+# Rotated FCOS (le90), ResNet-50 FPN, 72 epochs on the HRSID SAR ship set
+# (800 x 800 tiles, one class) in DOTA label format.
+_base_ = [
+    '../_base_/models/rotated-fcos-le90_r50_fpn.py',
+    '../_base_/datasets/hrsid.py',
+    '../_base_/schedules/schedule_6x.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(bbox_head=dict(num_classes=1))
