@@ -74,7 +74,7 @@ class DenseRotatedDetector(nn.Module):
         outs = head(self.detector.extract_feat(inputs))
         if isinstance(head, YOLOOBBHead):
             return self._yolo_obb(head, *outs)
-        return self._retina(head, *outs)
+        return self._retina(head, inputs.shape[-2:], *outs)
 
     @staticmethod
     def _yolo_obb(head: YOLOOBBHead, cls_scores: List[Tensor],
@@ -88,9 +88,12 @@ class DenseRotatedDetector(nn.Module):
         return boxes, head._flatten(cls_scores).sigmoid()
 
     @staticmethod
-    def _retina(head: RotatedRetinaHead, cls_scores: List[Tensor],
+    def _retina(head: RotatedRetinaHead, input_shape: Tuple[int, int],
+                cls_scores: List[Tensor],
                 bbox_preds: List[Tensor]) -> Tuple[Tensor, Tensor]:
-        # mmdet's _predict_by_feat_single, for all priors of every level
+        # mmdet's _predict_by_feat_single, for all priors of every level; the
+        # coder clamps decoded centres to the image as mmrotate does (here
+        # the input size: the image's own size when the input is unpadded)
         priors = head.prior_generator.grid_priors(
             [c.shape[-2:] for c in cls_scores],
             dtype=cls_scores[0].dtype,
@@ -108,7 +111,8 @@ class DenseRotatedDetector(nn.Module):
         ], 1)
         boxes = _box_tensor(
             head.bbox_coder.decode(
-                priors.expand(deltas.shape[0], -1, -1), deltas))
+                priors.expand(deltas.shape[0], -1, -1), deltas,
+                max_shape=tuple(int(v) for v in input_shape)))
         return boxes, logits.sigmoid()
 
 

@@ -301,9 +301,11 @@ def test_e2e_osdet_onnx_on_3mos_pair(tmp_path, shared_data, repo_root,
 def test_rotated_retinanet_onnx_on_dota_tile(tmp_path, shared_data,
                                              repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
+    # the exported graph clamps decoded centres to its input size, the head
+    # to the unpadded image size: an unpadded 256 x 256 input makes them one
     pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=(256, 256), keep_ratio=True),
+        dict(type='Resize', scale=(256, 256), keep_ratio=False),
         dict(
             type='PackDetInputs',
             meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor'))
