@@ -15,10 +15,11 @@ from mmosar.models.layers.icafusion import anchor_pool
 from mmosar.registry import MODELS
 from mmosar.structures.bbox import RotatedBoxes
 from mmosar.testing.equivalence import fixture_or_skip, run_check
+from mmosar.utils.converters.m4sar import ConversionError
 from mmosar.utils.converters.m4sar_baselines import (
     BASELINE_LAYOUTS,
+    baseline_table,
     convert_m4sar_baseline,
-    layer_table,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,23 +217,38 @@ def test_fusion_backbone_rejects_bad_levels():
 
 
 def test_converter_names_every_unmapped_key():
-    table = layer_table('CSSA')
+    table = {spec.index: (spec.target, spec.kind)
+             for spec in baseline_table('CSSA')}
     assert table[21] == ('backbone.fusions.p3', 'CSSA')
     assert table[24] == ('backbone.sppf', 'yolo')
-    assert table[38] == ('', 'head')
+    assert table[38] == ('bbox_head', 'obb_head')
     assert set(BASELINE_LAYOUTS) == set(STEMS)
-    with pytest.raises(KeyError, match='model.99.foo'):
+    with pytest.raises(ConversionError, match='model.99.foo'):
         convert_m4sar_baseline({'model.99.foo': torch.zeros(1)}, 'CSSA')
-    with pytest.raises(KeyError, match='eca_rgb.g'):
+    with pytest.raises(ConversionError, match='eca_rgb.g'):
         convert_m4sar_baseline({'model.21.eca_rgb.g.weight': torch.zeros(1)},
                                'CSSA')
-    converted = convert_m4sar_baseline(
-        {
-            'model.5.m.0.cv1.conv.weight': torch.zeros(1),
-            'model.38.cv3.1.1.0.bn.bias': torch.zeros(1),
-            'model.38.dfl.conv.weight': torch.zeros(1),
-        }, 'CSSA')
+    weights = {
+        'model.5.m.0.cv1.conv.weight': torch.zeros(1),
+        'model.38.cv3.1.1.0.bn.bias': torch.zeros(1),
+        'model.38.dfl.conv.weight': torch.zeros(1, 16, 1, 1),
+    }
+    # the DFL projection must be the released 0..15 unless told otherwise
+    with pytest.raises(ConversionError, match='DFL'):
+        convert_m4sar_baseline(weights, 'CSSA')
+    converted = convert_m4sar_baseline(weights, 'CSSA',
+                                       check_constants=False).state_dict
     assert list(converted) == [
         'backbone.streams.optical.0.2.blocks.0.conv1.conv.weight',
         'bbox_head.cls_branches.1.2.bn.bias'
+    ]
+    # dead ICAFusion entries are dropped and listed, live ones kept
+    conversion = convert_m4sar_baseline(
+        {
+            'model.25.crosstransformer.0.LN1.weight': torch.zeros(1),
+            'model.25.crosstransformer.0.crossatt.LN1.weight': torch.zeros(1),
+        }, 'ICAFusion')
+    assert conversion.dropped == ['model.25.crosstransformer.0.LN1.weight']
+    assert list(conversion.state_dict) == [
+        'backbone.fusions.p3.blocks.0.attn.norm.optical.weight'
     ]

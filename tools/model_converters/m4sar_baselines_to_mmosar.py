@@ -18,6 +18,7 @@ import os.path as osp
 
 import torch
 
+from mmosar.utils.converters import load_ultralytics_state_dict
 from mmosar.utils.converters.m4sar_baselines import (
     BASELINE_LAYOUTS,
     convert_m4sar_baseline,
@@ -30,10 +31,13 @@ def main() -> None:
     parser.add_argument('src', help='released state_dict (.pt / .pth)')
     parser.add_argument('dst', help='mmosar checkpoint to write')
     args = parser.parse_args()
-    state_dict = torch.load(args.src, map_location='cpu', weights_only=True)
-    if 'state_dict' in state_dict:
-        state_dict = state_dict['state_dict']
-    converted = convert_m4sar_baseline(state_dict, args.model, args.src)
+    # a released best.pt (pickled Ultralytics modules, read without running
+    # code from the file) or a plain state_dict in released names
+    state_dict = load_ultralytics_state_dict(args.src)
+    conversion = convert_m4sar_baseline(state_dict, args.model, args.src)
+    converted = conversion.state_dict
+    for name in conversion.dropped:
+        print(f'dropped (never used by the released forward): {name}')
     if osp.dirname(args.dst):
         os.makedirs(osp.dirname(args.dst), exist_ok=True)
     torch.save(dict(state_dict=converted,

@@ -155,15 +155,17 @@ def yolo11_stream_specs(indices: Sequence[int],
     Args:
         indices: the 10 released layer indices of the stream in order
             ``Conv, Conv, C3k2, Conv, C3k2`` (P3 stage), ``Conv, C3k2``
-            (P4), ``Conv, C3k2, SPPF`` (P5).
+            (P4), ``Conv, C3k2, SPPF`` (P5); 9 when the stream has no SPPF
+            of its own (a model that applies it after fusion).
         prefix: mmosar prefix of the stages, e.g.
             ``'backbone.streams.optical'`` (stage ``s``, block ``j`` ->
             ``<prefix>.<s>.<j>``).
     """
     layout = [(0, j) for j in range(5)] + [(1, 0), (1, 1)] + [(2, j)
                                                             for j in range(3)]
-    if len(indices) != len(layout):
-        raise ValueError(f'a YOLO11 stream has {len(layout)} layers, got '
+    if len(indices) not in (len(layout) - 1, len(layout)):
+        raise ValueError(f'a YOLO11 stream has {len(layout)} layers (or '
+                         f'{len(layout) - 1} without SPPF), got '
                          f'{len(indices)} indices')
     return [
         LayerSpec(i, f'{prefix}.{s}.{j}') for i, (s, j) in zip(indices, layout)

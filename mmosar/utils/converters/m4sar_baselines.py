@@ -6,45 +6,41 @@ baseline from a yaml as one flat ``nn.Sequential``: every weight is named
 ``SingleStageDetector`` with :class:`~mmosar.models.TwoStreamFusionBackbone`,
 :class:`~mmosar.models.YOLO11PAFPN` and :class:`~mmosar.models.YOLOOBBHead`.
 
-The conversion is table-driven:
+The conversion uses the layer-table machinery of the E2E-OSDet converter
+(:mod:`mmosar.utils.converters.m4sar`): the YOLO11 streams, neck and OBB
+head are the shared ``yolo`` / ``obb_head`` rows and rules, and this module
+adds only what differs per baseline:
 
 1. :data:`BASELINE_LAYOUTS` says, per baseline, which released layer index
    is which mmosar module (stream layers, interactions, fusions, SPPF,
-   C2PSA, the neck, the head), as read from the released yamls
+   C2PSA, the neck), as read from the released yamls
    ``ultralytics/cfg/models/benchmark/yolo11-obb-<model>.yaml``;
-2. :data:`LOCAL_RENAMES` maps the names inside a module of each released
-   class to mmosar's names (regular expressions, first match wins);
+2. :data:`FUSION_RENAMES` maps the names inside each released fusion class
+   to mmosar's names (regular expressions, first match wins);
 3. a few mmosar parameters stack several released scalars
    (:data:`STACKED`);
-4. released weights that no forward uses (:data:`RELEASED_UNUSED`) and the
-   constant DFL projection are dropped; everything else must be mapped, or
-   the conversion fails naming the key.
-
-Stream layers keep their position in :func:`build_yolo11_stages`: stage 0
-holds ``Conv, Conv, C3k2`` (P2) then ``Conv, C3k2`` (P3); stage 1
-``Conv, C3k2`` (P4); stage 2 ``Conv, C3k2[, SPPF]`` (P5).
+4. released weights that no forward uses (:data:`DEAD_FUSION_PATTERNS`) are
+   dropped and listed, and the DFL projection is checked as a constant;
+   everything else must be mapped, or the conversion fails naming the key.
 """
 import re
-from collections import OrderedDict
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import torch
 
-#: Stream layer positions ``(stage, index)`` in released order.
-STREAM_POSITIONS: Tuple[Tuple[int, int], ...] = ((0, 0), (0, 1), (0, 2),
-                                                 (0, 3), (0, 4), (1, 0),
-                                                 (1, 1), (2, 0), (2, 1),
-                                                 (2, 2))
+from .m4sar import (
+    Conversion,
+    ConversionError,
+    LayerSpec,
+    convert_with_table,
+    obb_head_specs,
+    yolo11_neck_specs,
+    yolo11_stream_specs,
+)
 
-#: Neck layers relative to the first neck layer (an Upsample).
-NECK_OFFSETS: Dict[int, str] = {
-    2: 'neck.top_down_p4',
-    5: 'neck.top_down_p3',
-    6: 'neck.downsample_p3',
-    8: 'neck.bottom_up_p4',
-    9: 'neck.downsample_p4',
-    11: 'neck.bottom_up_p5',
-}
+#: The six weighted YOLO11 neck layers relative to the first neck layer
+#: (an Upsample), and the OBB head's.
+NECK_OFFSETS = (2, 5, 6, 8, 9, 11)
 HEAD_OFFSET = 12
 
 _P2_TO_P5_STREAMS = dict(
@@ -120,19 +116,9 @@ _CFT_BLOCKS = [
 _CEM = 'channel_enhance.'
 _CEM_LAYER = r'^cem\.transformer\.layers\.0\.'
 
-#: Released class -> [(regex on the name inside the module, replacement)].
-LOCAL_RENAMES: Dict[str, List[Tuple[str, str]]] = dict(
-    # YOLO blocks (Conv, C3k2, C3k, Bottleneck, SPPF, C2PSA, PSABlock)
-    yolo=[(r'(^|\.)cv(\d)\.', r'\1conv\2.'),
-          (r'(^|\.)m\.(\d)', r'\1blocks.\2')],
-    head=[
-        (r'^cv2\.(\d)\.(\d)\.', r'bbox_head.box_branches.\1.\2.'),
-        (r'^cv4\.(\d)\.(\d)\.', r'bbox_head.angle_branches.\1.\2.'),
-        (r'^cv3\.(\d)\.2\.', r'bbox_head.cls_branches.\1.4.'),
-        (r'^cv3\.(\d)\.0\.([01])\.', r'bbox_head.cls_branches.\1.\2.'),
-        (r'^cv3\.(\d)\.1\.0\.', r'bbox_head.cls_branches.\1.2.'),
-        (r'^cv3\.(\d)\.1\.1\.', r'bbox_head.cls_branches.\1.3.'),
-    ],
+#: Released fusion class -> [(regex on the name inside the module,
+#: replacement)], first match wins.
+FUSION_RENAMES: Dict[str, List[Tuple[str, str]]] = dict(
     GPT=_CFT_BLOCKS,
     MMI_fourier=_CFT_BLOCKS + [(r'^conv1\.', 'gate_reduce.'),
                                (r'^conv2\.', 'gate_expand.')],
@@ -207,108 +193,109 @@ STACKED: Dict[str, List[Tuple[str, Sequence[str]]]] = dict(
                for k in range(1, 9))),
     ])
 
-#: Released class -> regexes of weights the released forward never uses.
-RELEASED_UNUSED: Dict[str, List[str]] = dict(ICAFusion=[
-    r'^crosstransformer\.\d+\.(ln_input|ln_output|LN1|mlp)\.'
-])
-
-#: Released constants not stored by mmosar (the DFL projection 0..15).
-RELEASED_CONSTANTS = [r'^dfl\.conv\.weight$']
+#: Released fusion class -> glob patterns (inside the layer) of weights the
+#: released forward never uses.
+DEAD_FUSION_PATTERNS: Dict[str, Sequence[str]] = dict(ICAFusion=tuple(
+    f'crosstransformer.{i}.{name}.*' for i in '0123456789'
+    for name in ('ln_input', 'ln_output', 'LN1', 'mlp')))
 
 
-def layer_table(model: str) -> Dict[int, Tuple[str, str]]:
-    """Released layer index -> (mmosar module path, released class) of
-    ``model`` (``'CFT'``, ``'CALNet'``, ``'CSSA'``, ``'CMADet'``,
-    ``'ICAFusion'`` or ``'MMIDet'``)."""
+def baseline_table(model: str) -> List[LayerSpec]:
+    """One :class:`LayerSpec` per weighted released layer of ``model``
+    (``'CFT'``, ``'CALNet'``, ``'CSSA'``, ``'CMADet'``, ``'ICAFusion'`` or
+    ``'MMIDet'``); fusion layers have their released class as kind."""
     if model not in BASELINE_LAYOUTS:
         raise KeyError(f'unknown M4-SAR baseline {model!r}; choose from '
                        f'{sorted(BASELINE_LAYOUTS)}')
     layout = BASELINE_LAYOUTS[model]
-    table = {}
+    table: List[LayerSpec] = []
     for modality, indices in layout['streams'].items():
-        for index, (stage, pos) in zip(indices, STREAM_POSITIONS):
-            table[index] = (f'backbone.streams.{modality}.{stage}.{pos}',
-                            'yolo')
+        table += yolo11_stream_specs(indices, f'backbone.streams.{modality}')
     for index, modality in layout.get('stream_c2psa', {}).items():
-        table[index] = (f'backbone.stream_c2psa.{modality}', 'yolo')
-    for index, (level, cls) in layout['interactions'].items():
-        table[index] = (f'backbone.interactions.{level}', cls)
-    for index, (level, cls) in layout['fusions'].items():
-        table[index] = (f'backbone.fusions.{level}', cls)
+        table.append(LayerSpec(index, f'backbone.stream_c2psa.{modality}'))
+    for group in ('interactions', 'fusions'):
+        for index, (level, cls) in layout[group].items():
+            table.append(LayerSpec(index, f'backbone.{group}.{level}', cls))
     for key in ('sppf', 'c2psa'):
         if key in layout:
-            table[layout[key]] = (f'backbone.{key}', 'yolo')
-    for offset, path in NECK_OFFSETS.items():
-        table[layout['neck'] + offset] = (path, 'yolo')
-    table[layout['neck'] + HEAD_OFFSET] = ('', 'head')
+            table.append(LayerSpec(layout[key], f'backbone.{key}'))
+    table += yolo11_neck_specs([layout['neck'] + o for o in NECK_OFFSETS])
+    table += obb_head_specs(layout['neck'] + HEAD_OFFSET)
     return table
 
 
-def _rename_local(name: str, cls: str) -> str:
-    for pattern, repl in LOCAL_RENAMES[cls]:
-        new, count = re.subn(pattern, repl, name)
+def _rename(path: str, cls: str) -> str:
+    """mmosar name inside the module, or '' when no rule matches."""
+    for pattern, repl in FUSION_RENAMES[cls]:
+        new, count = re.subn(pattern, repl, path)
         if count:
-            if cls != 'yolo':
-                return new
-            name = new
-    return name if cls == 'yolo' else ''
+            return new
+    return ''
 
 
-def convert_m4sar_baseline(
-        state_dict: Mapping[str, torch.Tensor],
-        model: str,
-        source: str = 'state dict') -> 'OrderedDict[str, torch.Tensor]':
+def _fusion_converter(cls: str) -> Callable[[Dict[str, torch.Tensor], str,
+                                             Conversion], List[str]]:
+    """Layer-kind converter of released fusion class ``cls`` (renames and
+    stacked scalars)."""
+    stacked_sources = [
+        re.escape(src).replace(r'\{i\}', r'\d+')
+        for _, sources in STACKED.get(cls, []) for src in sources
+    ]
+
+    def convert(entries: Dict[str, torch.Tensor], target: str,
+                out: Conversion) -> List[str]:
+        used, pending = [], {}
+        for path, value in entries.items():
+            if any(re.fullmatch(p, path) for p in stacked_sources):
+                pending[path] = value
+                continue
+            new = _rename(path, cls)
+            if new:
+                out.state_dict[f'{target}.{new}'] = value
+                used.append(path)
+        if pending:
+            out.state_dict.update(_stack(target, cls, pending))
+            used += list(pending)
+        return used
+
+    return convert
+
+
+FUSION_CONVERTERS = {cls: _fusion_converter(cls) for cls in FUSION_RENAMES}
+
+
+def convert_m4sar_baseline(state_dict: Mapping[str, torch.Tensor],
+                           model: str,
+                           source: str = 'state dict',
+                           check_constants: bool = True) -> Conversion:
     """Convert a released baseline ``state_dict`` to mmosar names.
 
     Args:
         state_dict: ``{'model.<i>.<rest>': tensor}`` as the released
-            ``OBBModel.state_dict()`` (a ``best.pt``'s ``model`` after
-            ``.float().state_dict()``).
+            ``OBBModel.state_dict()`` (e.g. from a ``best.pt`` read with
+            :func:`~mmosar.utils.converters.load_ultralytics_state_dict`).
         model: the baseline, a key of :data:`BASELINE_LAYOUTS`.
         source: file name for error messages.
+        check_constants: require the DFL projection to hold its released
+            values (0..15); False for synthetic weights.
 
     Returns:
-        OrderedDict: weights named for the mmosar detector built from
-        ``configs/m4sar_benchmark/<model>_yolo11s-obb_300e_m4sar.py``.
+        Conversion: ``state_dict`` named for the mmosar detector built from
+        ``configs/m4sar_benchmark/<model>_yolo11s-obb_300e_m4sar.py``, the
+        dropped dead entries and the constants.
 
     Raises:
-        KeyError: a released key that no table entry maps.
+        ConversionError: released keys that no rule maps (all listed), or a
+        DFL projection that differs from the released one.
     """
-    table = layer_table(model)
-    out = OrderedDict()
-    unmapped = []
-    pending: Dict[Tuple[str, str], Dict[str, torch.Tensor]] = {}
-    for key, value in state_dict.items():
-        match = re.match(r'^model\.(\d+)\.(.+)$', key)
-        if not match or int(match.group(1)) not in table:
-            unmapped.append(key)
-            continue
-        prefix, cls = table[int(match.group(1))]
-        local = match.group(2)
-        skip = RELEASED_UNUSED.get(cls, []) + (
-            RELEASED_CONSTANTS if cls == 'head' else [])
-        if any(re.match(p, local) for p in skip):
-            continue
-        if any(re.fullmatch(re.escape(src).replace(r'\{i\}', r'\d+'), local)
-               for _, sources in STACKED.get(cls, [])
-               for src in sources):
-            pending.setdefault((prefix, cls), {})[local] = value
-            continue
-        new = _rename_local(local, cls)
-        if not new:
-            unmapped.append(key)
-            continue
-        out['.'.join(p for p in (prefix, new) if p)] = value
-    for (prefix, cls), values in pending.items():
-        out.update(_stack(prefix, cls, values, source))
-    if unmapped:
-        raise KeyError(f'{source}: {len(unmapped)} released {model} weights '
-                       f'have no mmosar name: {unmapped[:20]}')
-    return out
+    return convert_with_table(state_dict, baseline_table(model),
+                              check_constants, source,
+                              converters=FUSION_CONVERTERS,
+                              dead_patterns=DEAD_FUSION_PATTERNS)
 
 
-def _stack(prefix: str, cls: str, values: Dict[str, torch.Tensor],
-           source: str) -> Dict[str, torch.Tensor]:
+def _stack(prefix: str, cls: str,
+           values: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Concatenate the released scalars of :data:`STACKED`."""
     out, used = {}, set()
     blocks = sorted({
@@ -320,11 +307,8 @@ def _stack(prefix: str, cls: str, values: Dict[str, torch.Tensor],
             names = [s.format(i=i) for s in sources]
             missing = [n for n in names if n not in values]
             if missing:
-                raise KeyError(f'{source}: {prefix} lacks {missing}')
+                raise ConversionError(f'{prefix} lacks released {missing}')
             used.update(names)
             out[f'{prefix}.{target.format(i=i)}'] = torch.cat(
                 [values[n].reshape(-1) for n in names])
-    extra = sorted(set(values) - used)
-    if extra:
-        raise KeyError(f'{source}: {prefix}: unmapped {extra}')
     return out
