@@ -33,7 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     # a released best.pt (pickled Ultralytics modules, read without running
     # code from the file) or a plain state_dict in released names
-    state_dict = load_ultralytics_state_dict(args.src)
+    state_dict, entry = load_ultralytics_state_dict(args.src)
+    print(f'{args.src}: released weights from its {entry!r} entry')
     conversion = convert_m4sar_baseline(state_dict, args.model, args.src)
     converted = conversion.state_dict
     for name in conversion.dropped:
