@@ -33,6 +33,30 @@ from .yolo11_csp import build_c2psa, build_yolo11_stages, yolo11_channels
 FALLBACK_FUSIONS = dict(add=AddFusion, concat=ConcatConvFusion)
 
 
+def split_modalities(x: Tensor, modality_channels: Dict[str, int],
+                     owner: str) -> Tuple[Tensor, Tensor]:
+    """Split a stacked paired batch into its two modalities.
+
+    Args:
+        x: ``(B, sum C_m, H, W)``, bands stacked in ``modality_channels``
+            order.
+        modality_channels: bands per modality, e.g. ``dict(optical=3,
+            sar=3)``.
+        owner: the module's name, for the error.
+
+    Returns:
+        tuple: the first and the second modality, ``(B, C_m, H, W)`` each.
+    """
+    expected = sum(modality_channels.values())
+    if x.dim() != 4 or x.shape[1] != expected:
+        raise ValueError(
+            f'{owner} expects (B, {expected}, H, W) inputs '
+            f'(modality_channels={modality_channels}), got '
+            f'{tuple(x.shape)}')
+    first, second = x.split(list(modality_channels.values()), dim=1)
+    return first, second
+
+
 @MODELS.register_module()
 class TwoStreamBackbone(YOLOInitModule):
     """E2E-OSDet backbone: FAM, two YOLO11 stems, CMIM and AFM.
@@ -149,14 +173,7 @@ class TwoStreamBackbone(YOLOInitModule):
 
     def split_modalities(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(B, sum C_m, H, W)`` -> (optical, SAR) images."""
-        expected = sum(self.modality_channels.values())
-        if x.dim() != 4 or x.shape[1] != expected:
-            raise ValueError(
-                f'TwoStreamBackbone expects (B, {expected}, H, W) inputs '
-                f'(modality_channels={self.modality_channels}), got '
-                f'{tuple(x.shape)}')
-        first, second = x.split(list(self.modality_channels.values()), dim=1)
-        return first, second
+        return split_modalities(x, self.modality_channels, type(self).__name__)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         feats = dict(zip(self.modalities, self.split_modalities(x)))

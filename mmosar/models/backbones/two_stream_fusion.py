@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from mmosar.registry import MODELS
 
 from ..layers.yolo_blocks import SPPF, YOLOInitModule
+from .two_stream import split_modalities
 from .yolo11_csp import build_c2psa, build_yolo11_stages, yolo11_channels
 
 LEVELS = ('p2', 'p3', 'p4', 'p5')
@@ -162,14 +163,7 @@ class TwoStreamFusionBackbone(YOLOInitModule):
 
     def split_modalities(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(B, sum C_m, H, W)`` -> (optical, SAR) images."""
-        expected = sum(self.modality_channels.values())
-        if x.dim() != 4 or x.shape[1] != expected:
-            raise ValueError(
-                f'{type(self).__name__} expects (B, {expected}, H, W) '
-                f'inputs (modality_channels={self.modality_channels}), got '
-                f'{tuple(x.shape)}')
-        first, second = x.split(list(self.modality_channels.values()), dim=1)
-        return first, second
+        return split_modalities(x, self.modality_channels, type(self).__name__)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         feats = dict(zip(self.modalities, self.split_modalities(x)))
